@@ -1,0 +1,78 @@
+"""One ADMM iteration of §2.1 as a pure function: the solver and DeRUN's stages share it.
+
+This is the reference definition (any backend, differentiable under torch).  The
+NumPy solver runs a fused Numba kernel instead (:mod:`hifm._fused`), tested
+against this function.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, NamedTuple
+
+from . import ops
+
+__all__ = ["ADMMState", "StepWeights", "init_state", "admm_step"]
+
+
+class ADMMState(NamedTuple):
+    """The iterates of §2.1: Y, E_l, F_l (ψ part) and H_k, G_k (φ part)."""
+
+    y: Any
+    e: Any
+    f: Any
+    h: Any
+    g: Any
+
+
+@dataclass(frozen=True)
+class StepWeights:
+    """Per-filter scalars of one iteration (floats, arrays or torch tensors).
+
+    ``rho, eta`` are per ∇_l filter; ``tau, omega, mu, theta, sigma`` per ∇_k filter.
+    ``shrink`` is the E-step map (soft threshold S_{λ/ρ} or a value map).
+    """
+
+    rho: Any
+    eta: Any
+    tau: Any
+    omega: Any
+    mu: Any
+    theta: Any
+    sigma: Any
+    shrink: Callable[[Any], Any]
+    h_steps: int = 1
+
+
+def init_state(m: Any, kernels_l: Any, kernels_k: Any) -> ADMMState:
+    """Y⁰ = M, E⁰ = ∇_l M, F⁰ = 0, H⁰ = 0, G⁰ = 0 (§2.1)."""
+    e = ops.grad(m, kernels_l)
+    nk = kernels_k.shape[0]
+    zk = ops.grad(m, kernels_k) * 0 if nk else None
+    return ADMMState(m, e, e * 0, zk, zk)
+
+
+def admm_step(
+    state: ADMMState,
+    m: Any,
+    grad_m_k: Any,
+    denom: Any,
+    kernels_l: Any,
+    kernels_k: Any,
+    w: StepWeights,
+) -> ADMMState:
+    """One iteration: Y-step (S5–S6), E-step (S7), F-step (S9), J H-steps (S10–S11), G-step (S12).
+
+    ``grad_m_k`` = ∇_k M (precomputed), ``denom`` = :func:`hifm.ops.denominator`.
+    """
+    ens = ops.y_rhs(m, state.e, state.f, state.h, state.g, grad_m_k, kernels_l, w.rho, kernels_k, w.tau)
+    y = ops.y_step(ens, denom)
+    grad_y = ops.grad(y, kernels_l)
+    e = ops.e_step(grad_y, state.f, w.shrink)
+    f = ops.dual_update(state.f, grad_y - e, w.eta)
+    h, g = state.h, state.g
+    if kernels_k.shape[0]:
+        grad_ym = ops.grad(y, kernels_k) - grad_m_k
+        for _ in range(w.h_steps):
+            h = ops.h_step(h, grad_ym, g, w.tau, w.mu, w.theta, w.sigma)
+        g = ops.dual_update(g, grad_ym - h, w.omega)
+    return ADMMState(y, e, f, h, g)

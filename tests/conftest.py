@@ -1,0 +1,46 @@
+"""Shared fixtures: the real data sets of ../shared/data (skipped when absent) and backends."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def data_dir(name: str) -> Path:
+    """``../shared/data/<name>``, or skip the test with the reason."""
+    path = DATA / name
+    if not path.is_dir():
+        pytest.skip(f"real data not available: {path} is missing (a fresh clone without ../shared)")
+    return path
+
+
+def _has_gpu() -> bool:
+    try:
+        import cupy
+
+        return cupy.cuda.runtime.getDeviceCount() > 0
+    except Exception:  # noqa: BLE001
+        return False
+
+
+HAS_GPU = _has_gpu()
+
+
+@pytest.fixture(params=["numpy", "cupy"])
+def xp(request):
+    """Array module to run a test on; CuPy only where a CUDA GPU is present."""
+    if request.param == "cupy":
+        if not HAS_GPU:
+            pytest.skip("CuPy backend: no CUDA GPU/CuPy on this machine")
+        import cupy
+
+        return cupy
+    return np
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(12345)

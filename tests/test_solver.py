@@ -1,0 +1,144 @@
+"""The ADMM solver (§2.1): convergence to an independent optimum, fixed points, boundaries, precision."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.optimize
+
+import hifm
+from hifm import filters, ops
+from hifm.params import HIFMParams
+from hifm.solver import HIFMSolver
+
+
+def _solver(m, iters, engine="auto", **kw):
+    p = HIFMParams.from_kwargs(dtype=str(m.dtype), **kw)
+    return HIFMSolver(m, p.resolve(0.0), engine=engine).run(iters)
+
+
+def tv_optimum(m: np.ndarray, lam: float) -> np.ndarray:
+    """Independent solver of min ½‖Y − M‖² + λ‖DY‖₁ (circular forward differences):
+    the box-constrained dual min_{|z|∞ ≤ λ} ½‖M − Dᵀz‖², by L-BFGS-B; Y = M − Dᵀz."""
+    k = filters.differences().kernels
+    shape = m.shape
+
+    def fun(zflat):
+        z = zflat.reshape((2,) + shape)
+        r = m - ops.grad_adjoint(z, k)
+        return 0.5 * np.sum(r * r), -ops.grad(r, k).ravel()
+
+    z0 = np.zeros(2 * m.size)
+    res = scipy.optimize.minimize(
+        fun, z0, jac=True, method="L-BFGS-B", bounds=[(-lam, lam)] * z0.size,
+        options=dict(maxiter=20000, ftol=1e-16, gtol=1e-13, maxcor=30),
+    )
+    return m - ops.grad_adjoint(res.x.reshape((2,) + shape), k)
+
+
+@pytest.mark.parametrize("engine", ["fused", "reference"])
+def test_convex_case_reaches_independent_optimum(engine, rng):
+    m = rng.random((16, 16))
+    lam = 0.05
+    solver = _solver(m, 1500, engine, lam=lam, mu=0.0, pad=0, rho=2.0)
+    assert solver.pshape == (16, 16)  # no padding: the same circular problem as the reference
+    y_star = tv_optimum(m, lam)
+    k = filters.differences().kernels
+    j_star = float(ops.objective(y_star, m, k, np.full(2, lam), k[:0], 0.0, 1.0))
+    j_admm = float(ops.objective(solver.padded_result, m, k, np.full(2, lam), k[:0], 0.0, 1.0))
+    assert abs(j_admm - j_star) <= 1e-6 * j_star
+    obj = np.asarray(solver.history.objective)
+    # after the first iterations the objective decreases monotonically (to rounding)
+    tail = obj[20:]
+    assert np.all(np.diff(tail) <= 1e-12 * tail[0])
+
+
+def test_objective_decreases_with_lorentzian_prior(rng):
+    m = np.clip(np.linspace(0, 1, 40)[None] + 0.05 * rng.standard_normal((30, 40)), 0, 1)
+    solver = _solver(m, 100, lam=0.02, mu=0.01, theta=100.0)
+    obj = solver.history.objective
+    assert obj[-1] < obj[0]
+    assert solver.history.rel_change[-1] < 1e-4
+
+
+def test_identical_sources_with_tiny_lambda_is_a_fixed_point(rng):
+    img = rng.random((21, 17))
+    y = hifm.solve(img, img, iters=50, lam=1e-8, dtype="float64")
+    np.testing.assert_allclose(y, img, atol=1e-6)
+
+
+@pytest.mark.parametrize("shape", [(2, 2), (13, 7), (17, 31), (1 + 2 * 3 * 5, 11)])
+def test_constant_images_and_odd_prime_sizes(shape):
+    c = np.full(shape, 0.37)
+    y = hifm.solve(c, c, iters=30, mu=0.01, dtype="float64")
+    np.testing.assert_allclose(y, c, atol=1e-10)
+    rng = np.random.default_rng(1)
+    a, b = rng.random((2,) + shape)
+    y = hifm.solve(a, b, iters=30, dtype="float64")
+    assert y.shape == shape and np.all((y >= 0) & (y <= 1))
+
+
+def test_no_seam_at_the_borders(rng):
+    """Circular operators couple opposite borders (a seam); reflective padding must decouple them.
+
+    Two images equal except in their last 4 rows: the first rows of the results must agree.
+    """
+    base = np.clip(0.5 + 0.2 * rng.standard_normal((48, 64)), 0, 1)
+    other = base.copy()
+    other[-4:] = 1.0 - other[-4:]
+    top_diff = {}
+    for pad in (None, 0):
+        ya = _solver(base, 100, lam=0.05, mu=0.02, pad=pad).result()
+        yb = _solver(other, 100, lam=0.05, mu=0.02, pad=pad).result()
+        top_diff[pad] = np.abs(ya[:2] - yb[:2]).max()
+    assert top_diff[None] < 1e-4
+    assert top_diff[0] > 1e-3  # without padding the seam is there: the test can fail
+
+
+def test_float32_matches_float64(rng):
+    a, b = rng.random((2, 50, 70))
+    y64 = hifm.solve(a, b, iters=100, dtype="float64", mu=0.01)
+    y32 = hifm.solve(a.astype(np.float32), b.astype(np.float32), iters=100, dtype="float32", mu=0.01)
+    assert y32.dtype == np.float32 and y64.dtype == np.float64
+    assert np.abs(y32 - y64).max() < 1e-4
+
+
+def test_tol_stops_early(rng):
+    a, b = rng.random((2, 30, 30))
+    _, info = hifm.solve(a, b, iters=500, tol=1e-3, return_info=True)
+    assert info.iterations < 500
+    assert info.history.rel_change[-1] < 1e-3 <= info.history.rel_change[-2]
+
+
+def test_history_fields(rng):
+    a, b = rng.random((2, 30, 40))
+    _, info = hifm.solve(a, b, iters=12, return_info=True)
+    h = info.history
+    assert len(h.objective) == len(h.residual_l) == len(h.residual_k) == len(h.rel_change) == len(h.time) == 12
+    assert all(np.diff(h.time) >= 0)
+    assert info.threshold == pytest.approx(info.lam / info.params.rho)
+
+
+def test_noise_adaptive_threshold(rng):
+    clean = np.clip(np.add.outer(np.linspace(0.2, 0.8, 64), np.zeros(64)), 0, 1)
+    noisy = np.clip(clean + 0.05 * rng.standard_normal(clean.shape), 0, 1)
+    _, info_clean = hifm.solve(clean, clean, iters=1, return_info=True)
+    _, info_noisy = hifm.solve(clean, noisy, iters=1, return_info=True)
+    p = info_clean.params
+    assert info_clean.threshold == pytest.approx(p.noise_floor)
+    assert info_noisy.sigma_noise == pytest.approx(0.05, rel=0.35)
+    assert info_noisy.threshold == pytest.approx(p.noise_gain * info_noisy.sigma_noise)
+
+
+def test_params_validation():
+    with pytest.raises(ValueError, match="sigma_h"):
+        HIFMParams(tau=1.0, mu=1.0, theta=10.0, sigma_h=0.5)
+    with pytest.raises(TypeError, match="unknown HIFM parameter"):
+        HIFMParams.from_kwargs(lamda=0.1)
+    with pytest.raises(ValueError, match="rho"):
+        HIFMParams(rho=-1.0)
+    with pytest.raises(ValueError, match="unknown filter bank"):
+        HIFMParams(filters_l="nope")
+    p = HIFMParams()
+    with pytest.raises(Exception):
+        p.rho = 3.0  # frozen
+    assert HIFMParams(tau=2.0, mu=0.5, theta=3.0).h_step_size == pytest.approx(1 / 5.0)
