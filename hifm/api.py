@@ -56,16 +56,10 @@ class SolveInfo:
 
 
 def estimate_noise(image: Any) -> float:
-    """σ̂ of additive Gaussian noise (images in [0, 1]): Donoho's robust estimator.
+    """σ̂ of additive Gaussian noise in a luminance image in [0, 1] (:func:`hifm.noise.estimate_noise`)."""
+    from .noise import estimate_noise as _estimate
 
-    σ̂ = median(|HH₁|) / 0.6745, with HH₁ the finest diagonal band of a one-level
-    db2 wavelet transform (:func:`pywt.dwt2`), as :func:`skimage.restoration.estimate_sigma`.
-    """
-    import pywt
-
-    arr = backend.to_numpy(image).astype(np.float64, copy=False)
-    _, (_, _, diagonal) = pywt.dwt2(arr, "db2")
-    return float(np.median(np.abs(diagonal)) / 0.6745)
+    return float(_estimate(image))
 
 
 def _to_backend(x: Any, name: str) -> Any:

@@ -107,3 +107,16 @@ def test_value_map_and_y_step_gradcheck(rng):
         return ops.y_step(ens_, ops.denominator(kl_, rho_, kl_[:0], t([]), (5, 6)))
 
     assert torch.autograd.gradcheck(ystep, (ens, kl, rho), eps=1e-6, atol=1e-6)
+
+
+def test_noise_estimate_matches_pywt_on_numpy_and_torch(rng):
+    pywt = pytest.importorskip("pywt")
+    from hifm.noise import DB2_HIGHPASS, diagonal_detail, estimate_noise
+
+    np.testing.assert_allclose(DB2_HIGHPASS, pywt.Wavelet("db2").dec_hi, atol=1e-15)
+    for shape in [(17, 23), (40, 40), (5, 6)]:
+        x = rng.random(shape)
+        np.testing.assert_allclose(diagonal_detail(x), pywt.dwt2(x, "db2")[1][2], atol=1e-13)
+        want = np.median(np.abs(pywt.dwt2(x, "db2")[1][2])) / 0.6745
+        assert float(estimate_noise(x)) == pytest.approx(want, abs=1e-12)
+        assert float(estimate_noise(t(x))) == pytest.approx(want, abs=1e-12)
