@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from . import backend
+from . import backend as hifm_backend
 from .anchors import anchor as make_anchor
 from .errors import InputError
 from .params import HIFMParams, ResolvedParams
@@ -66,7 +66,7 @@ def _to_backend(x: Any, name: str) -> Any:
     if name == "auto":
         return x
     if name == "numpy":
-        return backend.to_numpy(x)
+        return hifm_backend.to_numpy(x)
     if name == "cupy":
         import cupy
 
@@ -104,6 +104,7 @@ def solve(
     if not isinstance(iters, (int, np.integer)) or iters < 0:
         raise InputError(f"iters must be a non-negative integer, got {iters!r}")
     p = HIFMParams.from_kwargs(params, **param_overrides)
+    give_back_numpy = backend == "cupy" and not hifm_backend.is_cupy(ir)
     ir, vis = _to_backend(ir, backend), _to_backend(vis, backend)
     prep = prepare_sources(ir, vis, p.dtype)
     m = make_anchor(prep.a, prep.b, p.anchor)
@@ -121,6 +122,8 @@ def solve(
     y = solver.result()
     seconds = time.perf_counter() - t0
     out = restore_layout(y, prep)
+    if give_back_numpy:  # the caller passed NumPy arrays and asked for the GPU: answer in NumPy
+        out = hifm_backend.to_numpy(out)
     if not return_info:
         return out
     info = SolveInfo(
