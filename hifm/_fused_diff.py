@@ -55,6 +55,32 @@ def _hg(d, gm, h, g, p, tau, omega, mu2t, theta, sigma, one):
 
 
 @njit(cache=True, fastmath=_FM)
+def _monitor_row(y0, m0, yp, gx, gy, dx, dy, ex, ey, hx, hy, lam, mu, theta):
+    """Row sums of the monitored quantities, in float64 (log1p only when μ > 0)."""
+    a0 = a1 = a2 = a3 = a4 = a5 = a6 = 0.0
+    for j in range(y0.shape[0]):
+        d = float(y0[j]) - float(m0[j])
+        a0 += 0.5 * d * d
+        a1 += abs(float(gx[j])) + abs(float(gy[j]))
+        r = float(gx[j]) - float(ex[j])
+        a3 += r * r
+        r = float(gy[j]) - float(ey[j])
+        a3 += r * r
+        r = float(dx[j]) - float(hx[j])
+        a4 += r * r
+        r = float(dy[j]) - float(hy[j])
+        a4 += r * r
+        r = float(y0[j]) - float(yp[j])
+        a5 += r * r
+        a6 += float(yp[j]) * float(yp[j])
+    if mu != 0.0:
+        th = float(theta)
+        for j in range(y0.shape[0]):
+            a2 += np.log1p(th * float(dx[j]) ** 2) + np.log1p(th * float(dy[j]) ** 2)
+    return a0, float(lam) * a1, float(mu) * a2, a3, a4, a5, a6
+
+
+@njit(cache=True, fastmath=_FM)
 def diff_iteration(y, m, f, hh, gg, ens, c, monitor, y_prev, acc):
     """Steps 2–5 of §2.1 for the Y in ``y`` and Ens for the next Y-step, in place.
 
@@ -102,17 +128,14 @@ def diff_iteration(y, m, f, hh, gg, ens, c, monitor, y_prev, acc):
         _hg(dx, gmx, hh[0, i], gg[0, i], px, tau, omega, mu2t, theta, sigma, one)
         _hg(dy, gmy, hh[1, i], gg[1, i], py, tau, omega, mu2t, theta, sigma, one)
         if monitor:
-            hx = hh[0, i]
-            hy = hh[1, i]
-            yp = y_prev[i]
-            for j in range(w):
-                s[0] += 0.5 * float(y0[j] - m0[j]) ** 2
-                s[1] += lam * (abs(float(gx[j])) + abs(float(gy[j])))
-                s[2] += mu * (np.log1p(theta * float(dx[j]) ** 2) + np.log1p(theta * float(dy[j]) ** 2))
-                s[3] += float(gx[j] - ex[j]) ** 2 + float(gy[j] - ey[j]) ** 2
-                s[4] += float(dx[j] - hx[j]) ** 2 + float(dy[j] - hy[j]) ** 2
-                s[5] += float(y0[j] - yp[j]) ** 2
-                s[6] += float(yp[j]) ** 2
+            a0, a1, a2, a3, a4, a5, a6 = _monitor_row(y0, m0, y_prev[i], gx, gy, dx, dy, ex, ey, hh[0, i], hh[1, i], lam, mu, theta)
+            s[0] += a0
+            s[1] += a1
+            s[2] += a2
+            s[3] += a3
+            s[4] += a4
+            s[5] += a5
+            s[6] += a6
         if i == 0:
             px0[:] = px
             py0[:] = py
