@@ -27,10 +27,11 @@ class HIFMParams:
 
     Attributes:
         lam: λ, weight of ψ = |·| on ∇_l Y.  ``None`` (default) makes it noise-adaptive:
-            λ = ρ · max(t_min, κ · σ̂) where σ̂ is the noise level estimated on the anchor M
-            (:func:`skimage.restoration.estimate_sigma`), so the E-step threshold t = λ/ρ
+            λ = ρ · max(t_min, κ · (σ̂ − σ₀)) where σ̂ is the noise level estimated on the
+            anchor M (:func:`hifm.noise.estimate_noise`), so the E-step threshold t = λ/ρ
             follows the noise.
         noise_gain: κ of the noise-adaptive threshold.
+        noise_offset: σ₀, the σ̂ that texture alone produces on clean images (subtracted).
         noise_floor: t_min, the threshold used on clean images.
         rho: ρ, ADMM penalty of the E_l = ∇_l Y split.
         tau: τ, ADMM penalty of the H_k = ∇_k(Y − M) split.
@@ -52,8 +53,9 @@ class HIFMParams:
     """
 
     lam: float | None = None
-    noise_gain: float = 0.5
-    noise_floor: float = 0.002
+    noise_gain: float = 0.7
+    noise_offset: float = 0.006
+    noise_floor: float = 0.001
     rho: float = 1.0
     tau: float = 1.0
     eta: float = 1.0
@@ -81,7 +83,7 @@ class HIFMParams:
 
         for name in ("rho", "tau", "eta", "omega", "theta"):
             positive(name)
-        for name in ("mu", "noise_gain", "noise_floor"):
+        for name in ("mu", "noise_gain", "noise_offset", "noise_floor"):
             positive(name, allow_zero=True)
         if self.lam is not None:
             positive("lam", allow_zero=True)
@@ -139,10 +141,10 @@ class HIFMParams:
         return max(8, 4 * radius)
 
     def threshold(self, sigma_noise: float) -> float:
-        """t = λ/ρ for a noise level σ̂: λ/ρ if λ is given, else max(t_min, κσ̂)."""
+        """t = λ/ρ for a noise level σ̂: λ/ρ if λ is given, else max(t_min, κ(σ̂ − σ₀))."""
         if self.lam is not None:
             return self.lam / self.rho
-        return max(self.noise_floor, self.noise_gain * float(sigma_noise))
+        return max(self.noise_floor, self.noise_gain * (float(sigma_noise) - self.noise_offset))
 
     def resolve(self, sigma_noise: float) -> "ResolvedParams":
         """Concrete λ for an estimated noise level (what the iterations actually use)."""

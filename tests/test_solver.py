@@ -126,7 +126,7 @@ def test_noise_adaptive_threshold(rng):
     p = info_clean.params
     assert info_clean.threshold == pytest.approx(p.noise_floor)
     assert info_noisy.sigma_noise == pytest.approx(0.05, rel=0.35)
-    assert info_noisy.threshold == pytest.approx(p.noise_gain * info_noisy.sigma_noise)
+    assert info_noisy.threshold == pytest.approx(p.noise_gain * (info_noisy.sigma_noise - p.noise_offset))
 
 
 def test_params_validation():
