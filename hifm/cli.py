@@ -130,6 +130,15 @@ def run_bench(args: argparse.Namespace) -> int:
     return bench_main(argv)
 
 
+# ---------------------------------------------------------------------------- train
+def run_train(args: argparse.Namespace) -> int:
+    try:
+        from unrolled.train import main as train_main  # imports torch
+    except ImportError as exc:
+        raise HIFMError(f"training needs torch and the unrolled package: {exc}") from None
+    return int(train_main(list(args.train_args)) or 0)
+
+
 # --------------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -181,12 +190,11 @@ def build_parser() -> argparse.ArgumentParser:
             getattr(mod, adder)(sub)
         except (ImportError, AttributeError):  # pragma: no cover - optional parts during development
             pass
-    try:
-        from unrolled.train import add_train_parser  # type: ignore[import-not-found]
-
-        add_train_parser(sub)
-    except ImportError:
-        pass
+    # DeRUN training: its options live in unrolled.train; torch is imported only when it runs.
+    p = sub.add_parser("train", add_help=False, help="train DeRUN (options: hifm train --help)",
+                       description="Train the DeRUN network; all arguments go to 'python -m unrolled.train'.")
+    p.add_argument("train_args", nargs=argparse.REMAINDER)
+    p.set_defaults(func=run_train)
     return parser
 
 

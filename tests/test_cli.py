@@ -82,3 +82,9 @@ def test_help_texts():
     assert res.returncode == 0 and "demo" in res.stdout and "fuse" in res.stdout
     res = run_cli("fuse", "--help")
     assert res.returncode == 0 and "--method" in res.stdout and "--lam" in res.stdout
+
+
+def test_cli_does_not_import_torch():
+    code = "import sys; from hifm.cli import build_parser; build_parser(); import hifm; print('torch' in sys.modules)"
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert res.stdout.strip() == "False", res.stderr
