@@ -83,7 +83,7 @@ def main(argv=None) -> int:
     print(header("setting"))
     print(row("anchor of the noisy pair (no solve)", noisy_anchor).replace("inf", "∞"))
     if args.sweep in ("rho", "all"):
-        print("\n**ρ (= τ) at κ = 0.5, μ = 0: objective gap after the given iterations vs 2000 iterations**\n")
+        print("\n**ρ (= τ) at the default λ, μ = 0: objective gap after the given iterations vs 2000 iterations**\n")
         print("| ρ | gap after 50 | gap after 100 | gap after 200 |\n|---|---|---|---|")
         _, ir, vis = pairs[0]
         noisy = gaussian_noise(vis, 10 / 255, seed=7)

@@ -22,10 +22,10 @@ EXIT_FAILED = 1
 
 _PARAM_OPTIONS = {
     # option: (field, type, help)
-    "--lam": ("lam", float, "λ, weight of |∇Y| (default: noise-adaptive λ = ρ·max(t_min, κ(σ̂ − σ₀)))"),
-    "--noise-gain": ("noise_gain", float, "κ of the noise-adaptive threshold t = max(t_min, κ(σ̂ − σ₀))"),
+    "--lam": ("lam", float, "λ, weight of |∇Y| (default: noise-adaptive λ = max(λ_min, κ(σ̂ − σ₀)))"),
+    "--noise-gain": ("noise_gain", float, "κ of the noise-adaptive λ = max(λ_min, κ(σ̂ − σ₀))"),
     "--noise-offset": ("noise_offset", float, "σ₀, the noise estimate that texture alone gives on clean images"),
-    "--noise-floor": ("noise_floor", float, "t_min, the threshold on clean images"),
+    "--noise-floor": ("noise_floor", float, "λ_min, the weight on clean images"),
     "--rho": ("rho", float, "ρ, ADMM penalty of E = ∇Y"),
     "--tau": ("tau", float, "τ, ADMM penalty of H = ∇(Y − M)"),
     "--mu": ("mu", float, "μ, weight of the Lorentzian prior on ∇(Y − M) (0: convex model)"),

@@ -27,12 +27,11 @@ class HIFMParams:
 
     Attributes:
         lam: λ, weight of ψ = |·| on ∇_l Y.  ``None`` (default) makes it noise-adaptive:
-            λ = ρ · max(t_min, κ · (σ̂ − σ₀)) where σ̂ is the noise level estimated on the
-            anchor M (:func:`hifm.noise.estimate_noise`), so the E-step threshold t = λ/ρ
-            follows the noise.
-        noise_gain: κ of the noise-adaptive threshold.
+            λ = max(λ_min, κ · (σ̂ − σ₀)) where σ̂ is the noise level estimated on the
+            anchor M (:func:`hifm.noise.estimate_noise`).  The E-step threshold is λ/ρ.
+        noise_gain: κ of the noise-adaptive λ.
         noise_offset: σ₀, the σ̂ that texture alone produces on clean images (subtracted).
-        noise_floor: t_min, the threshold used on clean images.
+        noise_floor: λ_min, the weight used on clean images.
         rho: ρ, ADMM penalty of the E_l = ∇_l Y split.
         tau: τ, ADMM penalty of the H_k = ∇_k(Y − M) split.
         eta: η, step of the F dual update (S9); 1 is standard scaled ADMM.
@@ -140,16 +139,20 @@ class HIFMParams:
         radius = max(self.filters_l.radius, self.filters_k.radius)
         return max(8, 4 * radius)
 
-    def threshold(self, sigma_noise: float) -> float:
-        """t = λ/ρ for a noise level σ̂: λ/ρ if λ is given, else max(t_min, κ(σ̂ − σ₀))."""
+    def weight(self, sigma_noise: float) -> float:
+        """λ for a noise level σ̂: ``lam`` if given, else max(λ_min, κ(σ̂ − σ₀))."""
         if self.lam is not None:
-            return self.lam / self.rho
+            return float(self.lam)
         return max(self.noise_floor, self.noise_gain * (float(sigma_noise) - self.noise_offset))
 
+    def threshold(self, sigma_noise: float) -> float:
+        """The E-step threshold t = λ/ρ for a noise level σ̂."""
+        return self.weight(sigma_noise) / self.rho
+
     def resolve(self, sigma_noise: float) -> "ResolvedParams":
-        """Concrete λ for an estimated noise level (what the iterations actually use)."""
-        t = self.threshold(sigma_noise)
-        return ResolvedParams(self, lam=t * self.rho, threshold=t, sigma_noise=float(sigma_noise))
+        """Concrete λ (and E-step threshold t = λ/ρ) for an estimated noise level."""
+        lam = self.weight(sigma_noise)
+        return ResolvedParams(self, lam=lam, threshold=lam / self.rho, sigma_noise=float(sigma_noise))
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-friendly dictionary (banks by name and kernels)."""

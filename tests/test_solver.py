@@ -124,9 +124,13 @@ def test_noise_adaptive_threshold(rng):
     _, info_clean = hifm.solve(clean, clean, iters=1, return_info=True)
     _, info_noisy = hifm.solve(clean, noisy, iters=1, return_info=True)
     p = info_clean.params
-    assert info_clean.threshold == pytest.approx(p.noise_floor)
+    assert info_clean.lam == pytest.approx(p.noise_floor)
     assert info_noisy.sigma_noise == pytest.approx(0.05, rel=0.35)
-    assert info_noisy.threshold == pytest.approx(p.noise_gain * (info_noisy.sigma_noise - p.noise_offset))
+    assert info_noisy.lam == pytest.approx(p.noise_gain * (info_noisy.sigma_noise - p.noise_offset))
+    # λ does not depend on ρ; the E-step threshold is λ/ρ
+    _, info_rho = hifm.solve(clean, noisy, iters=1, return_info=True, rho=4.0)
+    assert info_rho.lam == pytest.approx(info_noisy.lam)
+    assert info_rho.threshold == pytest.approx(info_noisy.lam / 4.0)
 
 
 def test_params_validation():
