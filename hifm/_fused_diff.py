@@ -54,6 +54,14 @@ def _hg(d, gm, h, g, p, tau, omega, mu2t, theta, sigma, one):
         p[j] += tau * (gm[j] + hv - gv)
 
 
+@njit(cache=True, fastmath=_FM, inline="always")
+def _exact_hg(g, p, tau):
+    """μ = 0, σ = 1/τ, ω = 1: the H-step is exact, H = ∇(Y − M) + G, so G stays 0 and
+    τ(∇M + H − G) = τ∇Y: p += τ∇Y, and H, G need not be stored."""
+    for j in range(p.shape[0]):
+        p[j] += tau * g[j]
+
+
 @njit(cache=True, fastmath=_FM)
 def _monitor_row(y0, m0, yp, gx, gy, dx, dy, ex, ey, hx, hy, lam, mu, theta):
     """Row sums of the monitored quantities, in float64 (log1p only when μ > 0)."""
@@ -81,10 +89,12 @@ def _monitor_row(y0, m0, yp, gx, gy, dx, dy, ex, ey, hx, hy, lam, mu, theta):
 
 
 @njit(cache=True, fastmath=_FM)
-def diff_iteration(y, m, f, hh, gg, ens, c, monitor, y_prev, acc):
+def diff_iteration(y, m, f, hh, gg, ens, c, monitor, y_prev, acc, exact_hg=False):
     """Steps 2–5 of §2.1 for the Y in ``y`` and Ens for the next Y-step, in place.
 
     ``f``, ``hh``, ``gg`` are ``(2, H, W)`` (x then y); ``c`` from :func:`constants`.
+    ``exact_hg`` (valid for μ = 0, σ = 1/τ, ω = 1 only) skips the H/G arrays: there
+    H = ∇(Y − M) and G = 0 exactly, so the iterates are those of the full update.
     With ``monitor``, ``acc`` (float64) receives [½‖Y−M‖², λΣ|∇Y|, μΣlog(1+θ(∇(Y−M))²),
     Σ(∇Y−E)², Σ(∇(Y−M)−H)², Σ(Y−Y_prev)², ΣY_prev²].
     """
@@ -125,10 +135,18 @@ def diff_iteration(y, m, f, hh, gg, ens, c, monitor, y_prev, acc):
             dy[j] = gy[j] - gmy[j]
         _ef(gx, f[0, i], px, ex, t, eta, rho)
         _ef(gy, f[1, i], py, ey, t, eta, rho)
-        _hg(dx, gmx, hh[0, i], gg[0, i], px, tau, omega, mu2t, theta, sigma, one)
-        _hg(dy, gmy, hh[1, i], gg[1, i], py, tau, omega, mu2t, theta, sigma, one)
+        if exact_hg:
+            _exact_hg(gx, px, tau)
+            _exact_hg(gy, py, tau)
+            h_x = dx
+            h_y = dy
+        else:
+            _hg(dx, gmx, hh[0, i], gg[0, i], px, tau, omega, mu2t, theta, sigma, one)
+            _hg(dy, gmy, hh[1, i], gg[1, i], py, tau, omega, mu2t, theta, sigma, one)
+            h_x = hh[0, i]
+            h_y = hh[1, i]
         if monitor:
-            a0, a1, a2, a3, a4, a5, a6 = _monitor_row(y0, m0, y_prev[i], gx, gy, dx, dy, ex, ey, hh[0, i], hh[1, i], lam, mu, theta)
+            a0, a1, a2, a3, a4, a5, a6 = _monitor_row(y0, m0, y_prev[i], gx, gy, dx, dy, ex, ey, h_x, h_y, lam, mu, theta)
             s[0] += a0
             s[1] += a1
             s[2] += a2

@@ -163,11 +163,14 @@ class HIFMSolver:
         self.taps_l, self.count_l = _fused.tap_table(p.filters_l)
         self.taps_k, self.count_k = _fused.tap_table(p.filters_k)
         self.merge = bool(p.filters_l == p.filters_k) and self.nl == self.nk
+        self.exact_hg = False
         # The row-streaming kernel covers the default banks with soft thresholding.
         self.diff_kernel = self.merge and p.filters_l.name == "diff" and self.q is None and p.h_steps == 1
         if self.diff_kernel:
             from . import _fused_diff
 
+            # μ = 0 with σ = 1/τ and ω = 1: the H-step is exact and G stays 0 (see _fused_diff)
+            self.exact_hg = p.mu == 0.0 and p.omega == 1.0 and p.h_step_size == 1.0 / p.tau
             self._consts = _fused_diff.constants(
                 self.resolved.threshold, p.rho, p.eta, p.tau, p.omega, p.mu, p.theta, p.h_step_size, self.resolved.lam, dt
             )
@@ -189,6 +192,10 @@ class HIFMSolver:
             self.m, e0, 0.0 * e0, self.h, self.g, ops.grad(self.m, self.kk), self.kl, self._weights["rho"],
             self.kk, self._weights["tau"],
         )
+        if self.diff_kernel and self.exact_hg:  # H = ∇(Y − M), G = 0 are implicit: free the planes
+            self.h = self.g = np.zeros((self.nk, 1, 1), dtype=dt)
+        self.p_l = self.p_l if not self.diff_kernel else np.zeros((self.nl, 1, 1), dtype=dt)
+        self.p_k = self.p_k if not self.diff_kernel else self.p_l
 
     def _update_fused(self) -> None:
         from . import _fused
@@ -202,7 +209,8 @@ class HIFMSolver:
             from . import _fused_diff
 
             _fused_diff.diff_iteration(
-                self.y, self.m, self.f, self.h, self.g, self.ens, self._consts, self.monitor, self.y_prev, self.acc
+                self.y, self.m, self.f, self.h, self.g, self.ens, self._consts, self.monitor, self.y_prev, self.acc,
+                self.exact_hg,
             )
             self._record_fused()
             return

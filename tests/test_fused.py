@@ -8,7 +8,8 @@ from hifm.params import HIFMParams
 from hifm.solver import HIFMSolver
 
 CASES = [
-    dict(),  # default banks, soft: the row-streaming kernel
+    dict(),  # default banks, soft, μ = 0: the row-streaming kernel with the implicit H/G
+    dict(mu=0.0, omega=0.9),  # μ = 0 but ω ≠ 1: H/G stored
     dict(mu=0.05, theta=80.0, eta=0.8, omega=1.2, rho=2.0, tau=0.5),
     dict(shrink="value_map", mu=0.02),  # generic kernel, value map
     dict(filters_l="dct3", mu=0.02),  # generic kernel, different banks
@@ -32,6 +33,15 @@ def test_row_kernel_is_used_for_defaults(rng):
     assert HIFMSolver(rng.random((8, 8)), p).diff_kernel
     p = HIFMParams.from_kwargs(lam=0.03, shrink="value_map").resolve(0.0)
     assert not HIFMSolver(rng.random((8, 8)), p).diff_kernel
+
+
+def test_implicit_hg_only_where_it_is_exact(rng):
+    m = rng.random((8, 8))
+    make = lambda **kw: HIFMSolver(m, HIFMParams.from_kwargs(lam=0.03, **kw).resolve(0.0))  # noqa: E731
+    assert make().exact_hg
+    assert not make(mu=0.01).exact_hg
+    assert not make(omega=0.5).exact_hg
+    assert not make(sigma_h=0.5).exact_hg
 
 
 def test_monitoring_does_not_change_the_iterates(rng):
