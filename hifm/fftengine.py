@@ -27,13 +27,17 @@ def fft_library() -> str:
 
 
 class YStepFFT:
-    """Computes Y = irfft2(rfft2(Ens) / D) in place into a preallocated output."""
+    """Computes Y = irfft2(rfft2(Ens) / D); returns the new Y (torch: written into ``out``)."""
 
     def __init__(self, denom: np.ndarray, shape: tuple[int, int], dtype: np.dtype, workers: int = 1, library: str | None = None):
         self.shape = shape
         self.workers = workers
         self.library = library or fft_library()
         self.denom = np.ascontiguousarray(denom, dtype=dtype)
+        # 1/D, applied to the interleaved (re, im) floats of the spectrum: a real multiply,
+        # where numpy's complex ÷ real would cast D to complex and run a complex division.
+        inv = 1.0 / np.asarray(denom, dtype=np.float64)
+        self.inv_denom = np.ascontiguousarray(np.repeat(inv, 2, axis=-1), dtype=dtype)  # (re, im) pairs
         if self.library == "torch":
             import torch
 
@@ -62,7 +66,6 @@ class YStepFFT:
             spec.div_(self._denom_t)
             torch.fft.irfft2(spec, s=self.shape, out=torch.from_numpy(out))
             return out
-        spec = scipy.fft.rfft2(ens, overwrite_x=False)
-        spec /= self.denom
-        out[...] = scipy.fft.irfft2(spec, s=self.shape, overwrite_x=True)
-        return out
+        spec = scipy.fft.rfft2(ens)
+        np.multiply(spec.view(self.inv_denom.dtype), self.inv_denom, out=spec.view(self.inv_denom.dtype))
+        return scipy.fft.irfft2(spec, s=self.shape, overwrite_x=True)

@@ -204,7 +204,7 @@ class HIFMSolver:
         if self.monitor:
             self.y_prev[...] = self.y
         with self.fft.threads():
-            self.fft(self.ens, self.y)
+            self.y = self.fft(self.ens, self.y)
         if self.diff_kernel:
             from . import _fused_diff
 
