@@ -200,7 +200,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    raw = list(sys.argv[1:] if argv is None else argv)
+    if raw[:1] == ["train"]:  # REMAINDER cannot begin with an option: hand everything to unrolled.train
+        args = argparse.Namespace(command="train", func=run_train, train_args=raw[1:])
+    else:
+        args = parser.parse_args(raw)
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_USAGE

@@ -1,0 +1,146 @@
+"""Inference (DESIGN §7.2, §11): weights with sha256, shipped models, fuse_derun conventions, sizes, batches."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("safetensors")
+
+import hifm  # noqa: E402
+from hifm.errors import InputError  # noqa: E402
+from hifm.params import HIFMParams  # noqa: E402
+from unrolled import DeRUN, load_pretrained  # noqa: E402
+from unrolled.inference import fuse_derun  # noqa: E402
+from unrolled.weights import WEIGHTS_DIR, WeightsError, load_weights, save_weights, sha256_file  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _threads():
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+@pytest.fixture
+def pair():
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:37, 0:53] / 37.0
+    ir = np.clip(0.2 + 0.6 * np.exp(-((xx - 0.7) ** 2 + (yy - 0.5) ** 2) * 6), 0, 1)
+    vis = np.clip(0.5 + 0.3 * np.sin(9 * xx) * np.cos(7 * yy) + 0.03 * rng.standard_normal(xx.shape), 0, 1)
+    rgb = np.clip(np.stack([vis, 0.8 * vis + 0.1, 0.6 * vis + 0.2], -1), 0, 1)
+    return ir, vis, rgb
+
+
+def small_net(**kw) -> DeRUN:
+    torch.manual_seed(0)
+    net = DeRUN(stages=3, **kw)
+    with torch.no_grad():  # a "trained" network: R is no longer zero
+        net.head.conv2.weight.normal_(0, 0.01)
+    return net.eval()
+
+
+def test_save_load_roundtrip_and_sha256(tmp_path, pair):
+    ir, vis, _ = pair
+    net = small_net()
+    j = save_weights(net, tmp_path / "m.safetensors", info={"note": "test"})
+    meta = json.loads(j.read_text())
+    assert meta["sha256"] == sha256_file(tmp_path / "m.safetensors") and meta["info"]["note"] == "test"
+    back = load_weights(j)
+    a, b = torch.tensor(ir, dtype=torch.float32), torch.tensor(vis, dtype=torch.float32)
+    with torch.no_grad():
+        assert torch.equal(net(a, b), back(a, b))
+    # tampered weights are refused with a clear message
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    shutil.copy(j, bad / "m.json")
+    raw = bytearray((tmp_path / "m.safetensors").read_bytes())
+    raw[len(raw) // 2] ^= 0x01
+    (bad / "m.safetensors").write_bytes(bytes(raw))
+    with pytest.raises(WeightsError, match="sha256 mismatch.*refusing"):
+        load_weights(bad / "m.json")
+    with pytest.raises(WeightsError, match="not found"):
+        load_weights(tmp_path / "nothing.json")
+
+
+@pytest.mark.parametrize("task", ["ivf", "mif"])
+def test_shipped_weights(task, pair):
+    j = WEIGHTS_DIR / f"{task}.json"
+    meta = json.loads(j.read_text())
+    assert meta["sha256"] == sha256_file(WEIGHTS_DIR / meta["weights"])
+    assert meta["info"]["command"] and meta["info"]["step"] > 0
+    net = load_pretrained(task)
+    assert 25_000 < net.count_parameters()["total"] < 35_000
+    assert not net.training
+    # trained: differs from its initialisation (R ≠ 0)
+    assert float(net.head.conv2.weight.detach().abs().sum()) > 0
+    ir, vis, rgb = pair
+    out = fuse_derun((ir * 255).astype(np.uint8), (rgb * 255).astype(np.uint8), task=task)
+    assert out.shape == rgb.shape and out.dtype == np.uint8
+    with pytest.raises(WeightsError, match="unknown task"):
+        load_pretrained("xyz")
+
+
+def test_fuse_derun_conventions(pair):
+    ir, vis, rgb = pair
+    net = small_net()
+    g8 = fuse_derun((ir * 255).astype(np.uint8), (vis * 255).astype(np.uint8), weights=net)
+    assert g8.shape == ir.shape and g8.dtype == np.uint8
+    c16 = fuse_derun((ir * 65535).astype(np.uint16), (rgb * 65535).astype(np.uint16), weights=net)
+    assert c16.shape == rgb.shape and c16.dtype == np.uint16
+    f32 = fuse_derun(ir.astype(np.float32), vis.astype(np.float32), weights=net)
+    assert f32.dtype == np.float32 and 0 <= f32.min() and f32.max() <= 1
+    # the float result is the network on the luminance, clipped
+    with torch.no_grad():
+        direct = net(torch.tensor(ir, dtype=torch.float32), torch.tensor(vis, dtype=torch.float32)).numpy()
+    assert np.abs(f32 - np.clip(direct, 0, 1)).max() < 1e-6
+    # colour: the chroma of the colour source is kept (DESIGN §5)
+    from hifm.color import rgb_to_ycbcr
+
+    col = fuse_derun(ir, rgb, weights=net, dtype="float64")
+    np.testing.assert_allclose(rgb_to_ycbcr(col)[..., 1:], rgb_to_ycbcr(rgb)[..., 1:], atol=0.02)
+    with pytest.raises(InputError):
+        fuse_derun(ir, vis[:10], weights=net)
+    with pytest.raises(InputError, match="float images must lie in"):
+        fuse_derun(ir * 255, vis, weights=net)
+
+
+def test_batches_and_sizes(pair):
+    ir, vis, _ = pair
+    net = small_net()
+    irs = [ir, ir[:20, :31], ir[1:, 2:], ir]
+    viss = [vis, vis[:20, :31], vis[1:, 2:], vis[::-1].copy()]
+    outs = fuse_derun(irs, viss, weights=net, batch_size=2)
+    assert [o.shape for o in outs] == [x.shape for x in irs]
+    for x, y, o in zip(irs, viss, outs):  # batching changes nothing
+        assert np.abs(fuse_derun(x, y, weights=net) - o).max() < 1e-5
+    tiny = fuse_derun(ir[:5, :7], vis[:5, :7], weights=net)
+    assert tiny.shape == (5, 7)
+
+
+def test_at_init_fuse_derun_equals_solve_with_colour(pair):
+    """The whole path (colour, layout) at init equals hifm.solve with the same parameters."""
+    ir, _, rgb = pair
+    p = HIFMParams(dtype="float64")
+    net = DeRUN.from_hifm(p, stages=9, dtype=torch.float64)
+    ours = fuse_derun(ir, rgb, weights=net, dtype="float64")
+    ref = hifm.solve(ir, rgb, iters=9, params=p)
+    assert ours.shape == ref.shape == rgb.shape
+    assert np.abs(ours - ref).max() < 1e-6
+
+
+def test_hifm_fuse_method_derun_and_devices(pair):
+    ir, vis, _ = pair
+    out = hifm.fuse((ir * 255).astype(np.uint8), (vis * 255).astype(np.uint8), method="derun")
+    assert out.shape == ir.shape and out.dtype == np.uint8
+    if not torch.cuda.is_available():
+        with pytest.raises(InputError, match="CUDA"):
+            fuse_derun(ir, vis, device="cuda")
+    else:  # pragma: no cover - needs a GPU
+        a = fuse_derun(ir, vis, device="cuda")
+        b = fuse_derun(ir, vis, device="cpu")
+        assert np.abs(a - b).max() < 1e-4

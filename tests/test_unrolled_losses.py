@@ -1,0 +1,151 @@
+"""The losses of DESIGN §7.1 on cases with known answers."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from unrolled.losses import (  # noqa: E402
+    BLOCK_SETS,
+    FusionLoss,
+    LossConfig,
+    box_mean,
+    gradient_loss,
+    gradient_magnitude,
+    intensity_loss,
+    lgde_entropy,
+    lgde_loss,
+    sobel_gradients,
+    ssim,
+    ssim_loss,
+)
+
+H = 48
+
+
+def weighted_entropy(x: torch.Tensor, bins: int = 8, block: int = 5) -> float:
+    """Energy-weighted mean of e_B over the image."""
+    e, en = lgde_entropy(x, bins, block)
+    return float((e * en).sum() / en.sum())
+
+
+@pytest.fixture
+def images():
+    g = torch.Generator().manual_seed(0)
+    yy, xx = torch.meshgrid(torch.arange(H), torch.arange(H), indexing="ij")
+    edge = (xx >= H // 2).to(torch.float64)[None]  # one straight vertical edge
+    diag = ((xx + yy) >= H).to(torch.float64)[None]  # a 45° edge (on a bin centre for I = 8)
+    noise = torch.rand(1, H, H, generator=g, dtype=torch.float64)  # isotropic texture
+    flat = torch.full((1, H, H), 0.4, dtype=torch.float64)
+    return dict(edge=edge, diag=diag, noise=noise, flat=flat)
+
+
+@pytest.mark.parametrize("bins", [4, 8, 16, 32])
+def test_lgde_entropy_known_answers(images, bins):
+    e_edge = weighted_entropy(images["edge"], bins)
+    e_noise = weighted_entropy(images["noise"], bins)
+    e_flat, _ = lgde_entropy(images["flat"], bins, 5)
+    assert e_edge < 0.07  # one direction: ≈ 0
+    assert e_noise > 0.75  # isotropic texture: high
+    assert float(e_flat.max()) < 0.01  # no gradient: no directional information
+    assert 0 <= float(lgde_entropy(images["noise"], bins, 3)[0].min()) <= float(lgde_entropy(images["noise"], bins, 3)[0].max()) <= 1
+    if bins == 8:
+        assert weighted_entropy(images["diag"], bins) < 0.07
+
+
+def test_lgde_entropy_of_two_directions_is_in_between(images):
+    """The corner of a bright quadrant: two edge directions (plus the corner's diagonal) meet,
+    so the entropy there lies between one direction (≈ 0) and isotropic texture (≈ 1)."""
+    yy, xx = torch.meshgrid(torch.arange(H), torch.arange(H), indexing="ij")
+    corner = ((xx >= H // 2) & (yy >= H // 2)).to(torch.float64)[None]
+    e, _ = lgde_entropy(corner, 8, 5)
+    centre = float(e[0, 0, H // 2, H // 2])
+    assert 0.3 < centre < 0.7
+    assert centre > 5 * weighted_entropy(images["edge"]) and centre < weighted_entropy(images["noise"])
+
+
+def test_lgde_loss_values(images):
+    a, b = images["edge"], images["noise"]
+    # F = the source that wins everywhere it matters → small; a flat F → large
+    assert float(lgde_loss(a, a, images["flat"])) < 1e-6
+    assert float(lgde_loss(images["flat"], a, b)) > 0.3
+    for blocks in BLOCK_SETS.values():
+        assert float(lgde_loss(images["flat"], a, b, 8, blocks)) > 0.3
+
+
+def test_intensity_and_gradient_losses(images):
+    a, b = images["noise"], images["diag"]
+    assert float(intensity_loss(torch.maximum(a, b), a, b)) == 0.0
+    assert float(intensity_loss(torch.zeros_like(a), a, b)) == pytest.approx(float(torch.maximum(a, b).mean()))
+    # F = A when B is flat: |∇F| = max(|∇A|, |∇B|) exactly
+    assert float(gradient_loss(a, a, images["flat"])) == pytest.approx(0.0, abs=1e-12)
+    # a unit vertical step: Sobel magnitude 4 on the two columns beside the edge
+    gx, gy = sobel_gradients(images["edge"])
+    assert float(gx.abs().max()) == pytest.approx(4.0) and float(gy.abs().max()) == 0.0
+    assert float(gradient_loss(images["flat"], images["edge"], images["flat"])) == pytest.approx(
+        float(gradient_magnitude(images["edge"]).mean()), abs=1e-5
+    )
+
+
+def test_ssim_known_answers(images):
+    a, b = images["noise"], images["diag"]
+    assert float(ssim(a, a)[0]) == pytest.approx(1.0, abs=1e-12)
+    assert float(ssim(a, 1 - a)[0]) < 0  # inverted contrast
+    assert float(ssim_loss(a, a, a)) == pytest.approx(0.0, abs=1e-12)
+    assert 0 < float(ssim_loss(a, a, b)) < 1
+    # against scikit-image (gaussian weights, σ = 1.5, no downsampling, valid region ~ same mean)
+    skm = pytest.importorskip("skimage.metrics")
+    x = a[0].numpy()
+    y = np.clip(x + np.random.default_rng(0).normal(0, 0.1, x.shape), 0, 1)
+    ref = skm.structural_similarity(x, y, data_range=1.0, gaussian_weights=True, sigma=1.5, use_sample_covariance=False)
+    ours = float(ssim(torch.tensor(x)[None], torch.tensor(y)[None])[0])
+    assert ours == pytest.approx(ref, abs=0.02)
+
+
+def test_box_mean_is_the_mean_over_the_window():
+    x = torch.rand(2, 3, 11, 13, dtype=torch.float64)
+    for block in (3, 5, 7):
+        r = block // 2
+        ref = torch.nn.functional.avg_pool2d(torch.nn.functional.pad(x, (r, r, r, r), mode="reflect"), block, stride=1)
+        assert torch.allclose(box_mean(x, block), ref, atol=1e-12)
+
+
+def test_joint_constraint_weights_and_switch(images):
+    a, b = images["noise"], images["diag"]
+    stages = [images["flat"], 0.5 * (a + b), torch.maximum(a, b)]
+    joint = FusionLoss(LossConfig())
+    w = joint.stage_weights(3)
+    assert w == pytest.approx([1 / 6, 2 / 6, 3 / 6]) and sorted(w) == w
+    final_only = FusionLoss(LossConfig(joint=False))
+    assert final_only.stage_weights(3) == [0.0, 0.0, 1.0]
+    total_f, terms_f = final_only(stages, None, a, b)
+    single, _ = final_only(stages[-1:], None, a, b)
+    assert float(total_f) == pytest.approx(float(single))
+    assert float(terms_f["intensity"]) == 0.0  # F = max(A, B)
+    total_j, terms_j = joint(stages, images["flat"], a, b)
+    assert float(total_j) > float(total_f)  # the early (flat) stage and the anchor are penalised
+    assert "anchor" in terms_j and "anchor" not in terms_f
+    # the batched terms equal the module functions
+    cfg = LossConfig(lgde_stages="all", anchor_weight=0.0)
+    f = 0.5 * (a + b)
+    total, terms = FusionLoss(cfg)([f], None, a, b)
+    assert float(terms["intensity"]) == pytest.approx(float(intensity_loss(f, a, b)), rel=1e-10)
+    assert float(terms["gradient"]) == pytest.approx(float(gradient_loss(f, a, b)), rel=1e-10)
+    assert float(terms["ssim"]) == pytest.approx(float(ssim_loss(f, a, b)), rel=1e-10)
+    assert float(terms["lgde"]) == pytest.approx(float(lgde_loss(f, a, b)), rel=1e-10)
+    assert float(total) == pytest.approx(sum(float(terms[k]) * getattr(cfg, k) for k in terms), rel=1e-10)
+
+
+def test_loss_gradients_are_finite_on_flat_images(images):
+    f = images["flat"].clone().requires_grad_()
+    total, _ = FusionLoss()([f], None, images["flat"], images["flat"])
+    total.backward()
+    assert torch.isfinite(f.grad).all()
+    with pytest.raises(ValueError):
+        LossConfig(lgde_blocks=(4,))
+    with pytest.raises(ValueError):
+        LossConfig(lgde_stages="some")
+    assert math.isfinite(float(total.detach()))

@@ -1,0 +1,114 @@
+"""Fusing images with DeRUN, with the input/output conventions of :func:`hifm.solve` (DESIGN §5, §11).
+
+:func:`fuse_derun` takes the same arrays as :func:`hifm.solve` — the first source A
+(infrared, or MRI), the second B (visible, or CT/PET/SPECT), gray ``H×W`` or colour
+``H×W×3``, uint8/uint16/float in [0, 1] — through :func:`hifm.sources.prepare_sources`
+(luminance by BT.601) and returns the result of :func:`hifm.sources.restore_layout`:
+colour when a source is colour (its chroma is kept), the inputs' integer dtype or float.
+
+Weights: ``task="ivf"`` (default) or ``"mif"`` selects the shipped weights
+(:func:`unrolled.load_pretrained`); ``weights=`` takes a weights JSON/safetensors path or
+a :class:`~unrolled.derun.DeRUN`.  **[decision]** The task is not guessed from the
+images: ``task=None`` means ``"ivf"`` (``hifm fuse --task mif`` for medical pairs).
+
+Any image size works (the network pads internally, like the solver); lists of pairs
+are fused in batches of equal-size pairs; ``device="cuda"`` runs on a GPU.
+"""
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from hifm import backend
+from hifm.errors import InputError
+from hifm.sources import prepare_sources, restore_layout
+
+from .derun import DeRUN
+from .weights import load_pretrained, load_weights
+
+__all__ = ["fuse_derun", "fuse_tensors", "get_model", "DEFAULT_TASK"]
+
+DEFAULT_TASK = "ivf"
+
+_DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+@functools.lru_cache(maxsize=8)
+def _cached(source: str, device: str, dtype: str) -> DeRUN:
+    torch_dtype = _DTYPES[dtype]
+    if source.startswith("task:"):
+        return load_pretrained(source[5:], device=device, dtype=torch_dtype)
+    return load_weights(source, device=device, dtype=torch_dtype)
+
+
+def get_model(task: str | None = None, weights: Any = None, device: str = "cpu", dtype: str = "float32") -> DeRUN:
+    """The network for a task or weights (loaded once per process and device), in eval mode."""
+    if dtype not in _DTYPES:
+        raise InputError(f"dtype must be float32 or float64, got {dtype!r}")
+    if isinstance(weights, DeRUN):
+        return weights.to(device=device, dtype=_DTYPES[dtype]).eval()
+    if weights is not None:
+        return _cached(str(Path(weights).resolve()), str(device), dtype)
+    return _cached(f"task:{task or DEFAULT_TASK}", str(device), dtype)
+
+
+def _fuse_batch(model: DeRUN, preps: list, device: str, dtype: torch.dtype) -> list[np.ndarray]:
+    a = torch.stack([torch.as_tensor(np.asarray(p.a)) for p in preps]).to(device=device, dtype=dtype)
+    b = torch.stack([torch.as_tensor(np.asarray(p.b)) for p in preps]).to(device=device, dtype=dtype)
+    with torch.no_grad():
+        y = model(a, b)
+    return [y[i].cpu().numpy().astype(preps[i].a.dtype, copy=False) for i in range(len(preps))]
+
+
+def fuse_derun(
+    ir: Any,
+    vis: Any,
+    task: str | None = None,
+    weights: Any = None,
+    device: str = "cpu",
+    dtype: str = "float32",
+    batch_size: int = 8,
+) -> Any:
+    """Fuse with DeRUN; the conventions of :func:`hifm.solve` (see the module docstring).
+
+    Args:
+        ir, vis: one pair of arrays, or two equal-length lists of arrays (a list is returned).
+        task: ``"ivf"`` or ``"mif"`` (shipped weights); None: ``"ivf"``.
+        weights: a weights JSON/safetensors path or a :class:`DeRUN` (overrides ``task``).
+        device: ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+        dtype: ``"float32"`` (default) or ``"float64"``: the network's and the inputs' precision.
+        batch_size: pairs per forward pass (pairs of equal size are batched together).
+
+    Returns:
+        The fused image (NumPy), or a list of them.
+    """
+    single = not isinstance(ir, (list, tuple))
+    irs, viss = ([ir], [vis]) if single else (list(ir), list(vis))
+    if len(irs) != len(viss):
+        raise InputError(f"got {len(irs)} first sources and {len(viss)} second sources")
+    if str(device).startswith("cuda") and not torch.cuda.is_available():
+        raise InputError("device 'cuda' requested but torch sees no CUDA GPU")
+    model = get_model(task, weights, device, dtype)
+    preps = [prepare_sources(backend.to_numpy(x), backend.to_numpy(y), dtype) for x, y in zip(irs, viss)]
+    results: list[Any] = [None] * len(preps)
+    by_shape: dict[tuple[int, int], list[int]] = {}
+    for i, p in enumerate(preps):
+        by_shape.setdefault(tuple(p.a.shape), []).append(i)
+    for idx in by_shape.values():
+        for s in range(0, len(idx), max(1, int(batch_size))):
+            chunk = idx[s : s + batch_size]
+            fused = _fuse_batch(model, [preps[i] for i in chunk], device, _DTYPES[dtype])
+            for i, y in zip(chunk, fused):
+                results[i] = restore_layout(y, preps[i])
+    return results[0] if single else results
+
+
+def fuse_tensors(model: DeRUN, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """The network on luminance tensors ``(B, H, W)`` in [0, 1], without autograd (a thin helper)."""
+    with torch.no_grad():
+        return model(a, b)
+
