@@ -74,6 +74,15 @@ def run_demo(args: argparse.Namespace) -> int:
     }
     images = [("infrared", ir), (f"visible (noise σ={args.noise:.3f})", vis), ("anchor M (two_scale)", anchor),
               (f"HIFM, {info.iterations} iterations", fused)]
+    if not args.no_derun:
+        try:
+            from unrolled.inference import fuse_derun  # imports torch
+        except ImportError as exc:
+            print(f"DeRUN skipped ({exc}); install the 'net' extra for it")
+        else:
+            derun = fuse_derun(ir32, vis32, task="ivf")
+            paths["derun"] = write_image(out / "demo_fused_derun.png", derun)
+            images.append(("DeRUN (pretrained ivf)", derun))
     fig = demo_figure(images, info.history.as_dict(), out / "demo_figure.png")
     print(f"noise estimate σ̂ = {info.sigma_noise:.4f}, threshold t = λ/ρ = {info.threshold:.4f}")
     print(f"{info.iterations} iterations in {info.seconds:.2f} s ({info.engine} engine, {info.fft} FFT)")
@@ -150,14 +159,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="fuse a built-in synthetic IR/VIS scene and write the result and a figure",
                        description="Fuse a procedurally generated infrared/visible scene (the visible image noisy) "
-                                   "and write the sources, the anchor, the fused image and a figure with the "
-                                   "convergence curve into OUTPUT.")
+                                   "with the HIFM solver and the pretrained DeRUN network, and write the sources, "
+                                   "the anchor, the fused images and a figure with the convergence curve into OUTPUT.")
     p.add_argument("-o", "--output", default="demo_out", help="output folder (default: demo_out)")
     p.add_argument("--iters", type=int, default=200, help="ADMM iterations (default 200)")
     p.add_argument("--noise", type=float, default=0.04, help="σ of the noise on the visible image, in [0, 1] units (default 0.04)")
     p.add_argument("--height", type=int, default=240)
     p.add_argument("--width", type=int, default=320)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-derun", action="store_true", help="skip the DeRUN network (needs torch)")
     p.set_defaults(func=run_demo)
 
     p = sub.add_parser("fuse", help="fuse one infrared (or MRI) image with one visible (or CT/PET/SPECT) image",

@@ -28,6 +28,8 @@ def test_demo_writes_image_and_figure(tmp_path, capsys):
     fused = read_image(tmp_path / "d" / "demo_fused.png")
     assert fused.shape == (60, 80) and fused.dtype == np.uint8
     assert (tmp_path / "d" / "demo_figure.png").stat().st_size > 10_000
+    derun = read_image(tmp_path / "d" / "demo_fused_derun.png")  # the pretrained network (torch is in the test extra)
+    assert derun.shape == (60, 80)
     assert "20 iterations" in capsys.readouterr().out
 
 
