@@ -74,14 +74,15 @@ class DeRUNConfig:
     tied: bool = False
     filters_l: Any = "dct3"
     filters_k: Any = "diff"
-    rho: float = 1.0
-    tau: float = 1.0
-    eta: float = 1.0
-    omega: float = 1.0
-    mu: float = 0.0
-    theta: float = 100.0
-    sigma_h: float | None = None
-    h_steps: int = 1
+    # initial scalars: the solver's defaults (one place defines them: hifm.params.HIFMParams)
+    rho: float = HIFMParams.rho
+    tau: float = HIFMParams.tau
+    eta: float = HIFMParams.eta
+    omega: float = HIFMParams.omega
+    mu: float = HIFMParams.mu
+    theta: float = HIFMParams.theta
+    sigma_h: float | None = HIFMParams.sigma_h
+    h_steps: int = HIFMParams.h_steps
     threshold: dict[str, Any] = field(default_factory=dict)
     value_map: str = "scaled"
     value_map_ref: float = 0.1
