@@ -20,14 +20,6 @@ from unrolled.losses import FusionLoss  # noqa: E402
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
-@pytest.fixture(autouse=True)
-def _threads():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
 def real_pair(folder: str, name: str, crop: tuple[int, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Luminance float64 sources of a real pair (optionally a centred crop); skip without data."""
     root = DATA / folder

@@ -18,14 +18,6 @@ from unrolled.inference import fuse_derun  # noqa: E402
 from unrolled.weights import WEIGHTS_DIR, WeightsError, load_weights, save_weights, sha256_file  # noqa: E402
 
 
-@pytest.fixture(autouse=True)
-def _threads():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
 @pytest.fixture
 def pair():
     rng = np.random.default_rng(0)
