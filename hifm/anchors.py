@@ -12,7 +12,11 @@ import numpy as np
 
 from . import backend
 
-__all__ = ["box_blur", "anchor", "ANCHORS", "two_scale"]
+__all__ = ["box_blur", "anchor", "ANCHORS", "two_scale", "TIE_TOLERANCE"]
+
+#: |D_A| and |D_B| closer than this count as a tie in two_scale's choice (decided for A), so that
+#: float32 and float64 runs choose alike (their rounding differs by ~1e-7 on [0, 1] images).
+TIE_TOLERANCE = 1e-5
 
 
 def _mirror_index(n: int, pad: int) -> np.ndarray:
@@ -32,6 +36,10 @@ def box_blur(x: Any, radius: int) -> Any:
         return x
     xp = backend.get_xp(x)
     size = 2 * radius + 1
+    dtype = x.dtype
+    # running sums in float64: in float32 they lose ~1e-5 over a row, enough to flip
+    # two_scale's per-pixel choice between float32 and float64 runs
+    x = x.double() if backend.is_torch(x) else x.astype(np.float64)
     for axis in (-2, -1):
         n = x.shape[axis]
         padded = backend.take(x, _mirror_index(n, radius + 1), axis)
@@ -39,7 +47,7 @@ def box_blur(x: Any, radius: int) -> Any:
         hi = backend.take(c, np.arange(size, size + n), axis)
         lo = backend.take(c, np.arange(0, n), axis)
         x = (hi - lo) / size
-    return x
+    return x.to(dtype) if backend.is_torch(x) else x.astype(dtype)
 
 
 def mean_anchor(a: Any, b: Any) -> Any:
@@ -59,12 +67,14 @@ def two_scale(a: Any, b: Any, radius: int = 15, choice_radius: int = 1) -> Any:
     Base layers Ā = box_{31}(A), B̄ = box_{31}(B) (radius 15); base = max(Ā, B̄).
     Detail layers D_A = A − Ā, D_B = B − B̄; the choice map c = [|D_A| ≥ |D_B|]
     smoothed by a 3×3 box, w = box_3(c); M = clip(base + w·D_A + (1 − w)·D_B, 0, 1).
+    Ties within :data:`TIE_TOLERANCE` go to A.
     """
     xp = backend.get_xp(a)
     base_a = box_blur(a, radius)
     base_b = box_blur(b, radius)
     da, db = a - base_a, b - base_b
-    choice = (xp.abs(da) >= xp.abs(db)) * 1.0
+    # ties (|D_A| = |D_B| up to rounding, frequent on 8-bit data) go to A in every precision
+    choice = (xp.abs(da) >= xp.abs(db) - TIE_TOLERANCE) * 1.0
     if backend.is_torch(choice):
         choice = choice.to(a.dtype)
     else:

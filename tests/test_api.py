@@ -131,3 +131,21 @@ def test_tiny_and_bad_iterations(pair):
         hifm.solve(a, b, iters=-1)
     with pytest.raises(TypeError, match="unknown HIFM parameter"):
         hifm.solve(a, b, iters=1, lamb=0.1)
+
+
+def test_float32_matches_float64_on_real_images():
+    """8-bit data makes |D_A| = |D_B| ties frequent; both precisions must decide them alike (§6: 1e-4)."""
+    from hifm.io import read_image, to_float
+
+    from .conftest import data_dir
+
+    root = data_dir("tno")
+    for name in ("01", "05", "13"):
+        a = to_float(read_image(root / "ir" / f"{name}.png", gray_if_equal=True), dtype=np.float64)[0]
+        b = to_float(read_image(root / "vi" / f"{name}.png", gray_if_equal=True), dtype=np.float64)[0]
+        m64 = hifm.anchor(a, b)
+        m32 = hifm.anchor(a.astype(np.float32), b.astype(np.float32))
+        assert np.abs(m64 - m32).max() < 1e-4, name
+    f64 = hifm.solve(a, b, iters=100, dtype="float64")
+    f32 = hifm.solve(a, b, iters=100, dtype="float32")
+    assert f32.dtype == np.float32 and np.abs(f64 - f32).max() < 1e-4

@@ -163,16 +163,22 @@ def test_ddp_two_cpu_processes_equal_one_process_with_twice_the_batch(tiny_data,
     assert meta["world_size"] == 2
     single = model_tensors(train(tiny_config(tiny_data, tmp_path / "one", steps=2, batch=2, ckpt_every=2,
                                              model={"stages": 2, "head_width": 4}), progress=False))
-    # equal up to float32 rounding (the all-reduce sums in another order; Adam's first steps
-    # rescale tiny gradients to ±lr, so a few elements differ by ~1e-5)
+    # Equal up to float32 rounding: the all-reduce sums in another order, and Adam divides
+    # each gradient by its own running RMS, so an element whose gradient is still tiny
+    # (the extractor, behind the zero-initialised head) can move its rounding error up to
+    # ~1e-4. A missing all-reduce or a wrong data shard moves most elements by ~lr (5e-3).
     from unrolled.train import build_model
 
     init = build_model(cfg).state_dict()
-    changed = 0
+    changed = off = total = 0
     for k, v in single.items():
         if k.startswith("model."):
-            assert torch.allclose(ddp[k], v, atol=5e-5, rtol=0), k
+            diff = (ddp[k] - v).abs()
+            assert diff.max() <= 5e-4, (k, diff.max())
+            off += int((diff > 5e-5).sum())
+            total += diff.numel()
             changed += int(not torch.equal(v, init[k[6:]]))
+    assert off <= total // 1000, (off, total)
     assert changed > 10  # the runs really trained
 
 
