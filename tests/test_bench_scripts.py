@@ -1,0 +1,46 @@
+"""The benchmark scripts run in a smoke-test size and print Markdown tables that hold numbers.
+
+They are measured by hand (``docs/performance.md``); this only keeps them from rotting.
+"""
+from __future__ import annotations
+
+import importlib.util
+import re
+import sys
+from pathlib import Path
+
+EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
+# a table row whose cells after the first ones hold numbers, e.g. "| 64×64 | float32 | scipy | 1.2 | 0.034 |"
+NUMBER_ROW = re.compile(r"^\|[^\n]*\|\s*\d+\.\d+\s*\|", re.MULTILINE)
+
+
+def _load(name: str):
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", EXPERIMENTS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_solver_benchmark_quick(capsys) -> None:
+    from hifm.bench import main
+
+    assert main(["--quick", "--dtypes", "float32", "--fft", "scipy"]) == 0
+    out = capsys.readouterr().out
+    rows = [r for r in NUMBER_ROW.findall(out)]
+    assert len(rows) == 1 and "64×64" in out and "nan" not in out.split("64×64")[1].splitlines()[0]
+
+
+def test_fft_study_lists_the_solvers_size_for_every_library(capsys) -> None:
+    from hifm.params import HIFMParams
+    from hifm.solver import padded_shape
+
+    bench_fft = _load("bench_fft")
+    assert bench_fft.smooth_sizes(11, 4) == [12, 14, 15, 16]
+    assert bench_fft.main(["--sizes", "30x41", "--repeats", "1", "--per-axis", "1", "--budget-ms", "1"]) == 0
+    out = capsys.readouterr().out
+    ph, pw = padded_shape((30, 41), HIFMParams().margin)
+    libs = bench_fft.pair_makers(__import__("numpy").dtype("float32"))
+    solver_rows = [line for line in out.splitlines() if f"{ph}×{pw} (solver)" in line]
+    assert len(solver_rows) == len(libs) and all(NUMBER_ROW.match(r) for r in solver_rows)
+    assert sum("(unpadded)" in line for line in out.splitlines()) == len(libs)
