@@ -44,3 +44,19 @@ def test_fft_study_lists_the_solvers_size_for_every_library(capsys) -> None:
     solver_rows = [line for line in out.splitlines() if f"{ph}×{pw} (solver)" in line]
     assert len(solver_rows) == len(libs) and all(NUMBER_ROW.match(r) for r in solver_rows)
     assert sum("(unpadded)" in line for line in out.splitlines()) == len(libs)
+
+
+def test_densefuse_reference_has_the_papers_cost() -> None:
+    """54 GFLOPs per 640×480 pair (DESIGN §12), counted by torch on the module and by hand."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    peers = _load("peers")
+    net = peers.DenseFuse().eval()
+    a = torch.rand(1, 1, 48, 64)
+    counter = FlopCounterMode(display=False)
+    with torch.inference_mode(), counter:
+        out = net(a, torch.rand(1, 1, 48, 64))
+    assert out.shape == a.shape
+    assert counter.get_total_flops() == 2 * peers.densefuse_macs_per_pixel() * 48 * 64
+    assert abs(2 * peers.densefuse_macs_per_pixel() * 480 * 640 / 1e9 - 54.06) < 0.01
