@@ -4,13 +4,17 @@ Prints a Markdown table for N = 5, 7, 9, 11 stages:
 
 * parameters (learned);
 * GFLOPs of one 640×480 pair: ``torch.utils.flop_counter.FlopCounterMode`` (convolutions and
-  matrix products: the PWSM extractor, the head R, the filter-bank einsums of ∇ and ∇ᵀ) plus
+  matrix products: the PWSM extractor and the head R, including the rows their row bands
+  recompute, and the filter-bank convolutions / tap products of ∇ and ∇ᵀ) plus
   the two things that counter ignores, estimated from the dispatched operators: FFTs
   (2.5·n·log₂n per real transform of n points) and element-wise arithmetic (1 flop per
   output element of every other arithmetic operator; copies, rolls and gathers are free);
 * CPU time per pair with one thread: the first call at a size (it builds the Y-step's D
   from the learned filters) and the steady state (D cached per size, as the solver does);
-* training steps/s at 128×128 crops (batch 4, the default loss with deep supervision), one thread.
+* training steps/s at 128×128 crops (batch 4, the default loss with deep supervision), one thread;
+* in the same run, DenseFuse's architecture (``experiments/peers.py``, random weights): its
+  parameters, counted GFLOPs and time, before and after the DeRUN rows, and each DeRUN row's
+  time as a fraction of it (DESIGN §12's 1.25 s for DenseFuse was measured on another machine).
 
 The machine is shared: compare ratios within one run (the load average is printed).
 
@@ -33,8 +37,10 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from unrolled import DeRUN  # noqa: E402
+from peers import DenseFuse  # noqa: E402  (experiments/peers.py)
 from unrolled.losses import FusionLoss  # noqa: E402
 
 _FFT_OPS = {"_fft_r2c", "_fft_c2r", "_fft_c2c"}
@@ -70,7 +76,7 @@ class OpCounter(TorchDispatchMode):
         return out
 
 
-def count_flops(net: DeRUN, a: torch.Tensor, b: torch.Tensor) -> tuple[float, float, float]:
+def count_flops(net: torch.nn.Module, a: torch.Tensor, b: torch.Tensor) -> tuple[float, float, float]:
     """(counter GFLOPs, FFT GFLOPs, element-wise GFLOPs) of one forward pass (D built, first call)."""
     fc = FlopCounterMode(display=False)
     counted = {k.__name__ if hasattr(k, "__name__") else str(k) for k in fc.flop_registry}
@@ -81,9 +87,9 @@ def count_flops(net: DeRUN, a: torch.Tensor, b: torch.Tensor) -> tuple[float, fl
     return fc.get_total_flops() / 1e9, oc.fft / 1e9, oc.elementwise / 1e9
 
 
-def time_forward(net: DeRUN, a: torch.Tensor, b: torch.Tensor, repeats: int) -> tuple[float, float]:
+def time_forward(net: torch.nn.Module, a: torch.Tensor, b: torch.Tensor, repeats: int) -> tuple[float, float]:
     """(first call, median steady-state) seconds per pair."""
-    for st in net.stages:
+    for st in getattr(net, "stages", ()):
         st._denom_cache = None
     with torch.no_grad():
         t0 = time.perf_counter()
@@ -140,9 +146,16 @@ def main(argv: list[str] | None = None) -> int:
     print(f"DeRUN at {h}×{w}, float32, one thread (torch {torch.__version__}); "
           f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     print()
+    # the lightest deep peer, timed here: DESIGN §12's seconds come from another machine
+    torch.manual_seed(0)
+    dense = DenseFuse().eval()
+    a4, b4 = a[None, None], b[None, None]  # DenseFuse takes (N, 1, H, W)
+    dense_flops = count_flops(dense, a4, b4)[0]
+    dense_params = sum(p.numel() for p in dense.parameters())
+    dense_first, dense_steady = time_forward(dense, a4, b4, args.repeats)
     print("| N | parameters | GFLOPs (conv + matmul) | + FFT | + element-wise | total GFLOPs | "
-          "CPU s/pair, first call | CPU s/pair, steady | train steps/s (128², batch 4) |")
-    print("|---|---|---|---|---|---|---|---|---|")
+          "CPU s/pair, first call | CPU s/pair, steady | steady ÷ DenseFuse | train steps/s (128², batch 4) |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for n in args.stages:
         torch.manual_seed(0)
         net = DeRUN(stages=n).eval()
@@ -151,9 +164,14 @@ def main(argv: list[str] | None = None) -> int:
         first, steady = time_forward(net, a, b, args.repeats)
         rate = train_rate(n, args.crop, args.batch, args.train_steps)
         print(f"| {n} | {params:,} | {g_mm:.1f} | {g_fft:.2f} | {g_ew:.2f} | {g_mm + g_fft + g_ew:.1f} | "
-              f"{first:.2f} | {steady:.2f} | {rate:.2f} |", flush=True)
+              f"{first:.2f} | {steady:.2f} | {steady / dense_steady:.2f} | {rate:.2f} |", flush=True)
+    dense_again = time_forward(dense, a4, b4, args.repeats)[1]  # the load may have changed meanwhile
+    print(f"| DenseFuse (architecture, random weights; experiments/peers.py) | {dense_params:,} | "
+          f"{dense_flops:.1f} | – | – | {dense_flops:.1f} | {dense_first:.2f} | "
+          f"{dense_steady:.2f} (again at the end: {dense_again:.2f}) | 1.00 | – |")
     print()
-    print("Reference (DESIGN §12, one thread, 640×480): DenseFuse 54 GFLOPs, 1.25 s; CDDFuse 1105 GFLOPs, 54 s.")
+    print("Reference (DESIGN §12, one thread, 640×480, on its reference machine): DenseFuse 54 GFLOPs, "
+          "1.25 s; CDDFuse 1105 GFLOPs, 54 s.")
     return 0
 
 

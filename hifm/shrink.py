@@ -86,13 +86,9 @@ def value_map_shrink(a: Any, q: Any, step: float = VALUE_MAP_STEP) -> Any:
     else:
         nl = int(np.prod(lead))
         q2 = q.reshape(nl, n)
-        # a is (..., *lead, H, W); broadcast a row index of the same shape.
-        shape_tail = a.shape[a.ndim - len(lead) - 2 :]
-        row = np.arange(nl).reshape(lead + (1, 1))
-        row = np.broadcast_to(row, shape_tail)
-        row = backend.asarray_like(row, k, dtype=None)
-        if backend.is_torch(k):
-            row = row.long()
+        # a is (..., *lead, H, W): a row index of shape (*lead, 1, 1) broadcasts against k
+        # in the advanced indexing (no per-pixel index array is built).
+        row = backend.to_index(backend.asarray_like(np.arange(nl).reshape(tuple(lead) + (1, 1)), k, dtype=None))
         qk = q2[row, k]
         qk1 = q2[row, k + 1]
     inside = qk + r * (qk1 - qk)

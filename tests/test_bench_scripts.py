@@ -60,3 +60,14 @@ def test_densefuse_reference_has_the_papers_cost() -> None:
     assert out.shape == a.shape
     assert counter.get_total_flops() == 2 * peers.densefuse_macs_per_pixel() * 48 * 64
     assert abs(2 * peers.densefuse_macs_per_pixel() * 480 * 640 / 1e9 - 54.06) < 0.01
+
+
+def test_network_benchmark_quick_times_densefuse_in_the_same_run(capsys) -> None:
+    bench = _load("bench_network")
+    assert bench.main(["--quick"]) == 0
+    out = capsys.readouterr().out
+    rows = [line for line in out.splitlines() if line.startswith("| ") and not line.startswith("| N ")]
+    derun = [r for r in rows if r.split("|")[1].strip().isdigit()]
+    dense = [r for r in rows if "DenseFuse" in r]
+    assert [int(r.split("|")[1]) for r in derun] == [3, 5] and len(dense) == 1
+    assert all(float(r.split("|")[9]) > 0 for r in derun)  # steady ÷ DenseFuse

@@ -33,7 +33,7 @@ from hifm.shrink import VALUE_MAP_POINTS, VALUE_MAP_STEP, control_points, soft_t
 from hifm.solver import pad_reflect, padded_shape
 
 from .layers import VALUE_MAP_MODES, Stage, StageInit, live_parameters
-from .pwsm import EXTRACTORS, AnchorHead, make_extractor
+from .pwsm import EXTRACTORS, AnchorHead, banded, make_extractor
 
 __all__ = ["DeRUNConfig", "DeRUN", "DeRUNOutput"]
 
@@ -67,7 +67,8 @@ class DeRUNConfig:
         extractor: ``pwsm`` | ``symmetric`` | ``siamese`` | ``sobel`` | ``none`` (no learned anchor).
         head_width: channels of R's hidden layer.
         fast_value_map: evaluate the value maps with :func:`unrolled.layers.value_map_torch`
-            (the same function as :func:`hifm.shrink.value_map_shrink`, 3× faster on the CPU).
+            (the same function as :func:`hifm.shrink.value_map_shrink`, several times faster on
+            the CPU: about 6× at 8×500×675 without autograd).
     """
 
     stages: int = 9
@@ -278,12 +279,24 @@ class DeRUN(nn.Module):
         return torch.tensor(values, dtype=base.dtype, device=base.device)
 
     def learned_anchor(self, a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(M_θ, base): M_θ = anchor(A, B) + R(extractor(A, B)), shapes ``(B, H, W)``."""
+        """(M_θ, base): M_θ = anchor(A, B) + R(extractor(A, B)), shapes ``(B, H, W)``.
+
+        Without autograd, R ∘ extractor runs in row bands (:func:`unrolled.pwsm.banded`; the same values)."""
         base = make_anchor(a, b, self.config.anchor)
         if self.extractor is None:
             return base, base
-        r = self.head(self.extractor(a[:, None], b[:, None]))[:, 0]
-        return base + r, base
+        extractor, head = self.extractor, self.head
+
+        def correction(a_: torch.Tensor, b_: torch.Tensor) -> torch.Tensor:
+            return head(extractor(a_, b_))
+
+        if torch.is_grad_enabled() and (
+            a.requires_grad or b.requires_grad or any(p.requires_grad for p in self.parameters())
+        ):
+            r = correction(a[:, None], b[:, None])
+        else:  # inference: row bands (exact: R ∘ extractor is a stack of zero-padded 3×3 convolutions)
+            r = banded(correction, (a[:, None], b[:, None]), extractor.radius + head.radius)
+        return base + r[:, 0], base
 
     # ---------------------------------------------------------------- forward
     def forward(self, a: torch.Tensor, b: torch.Tensor, return_all: bool = False) -> "torch.Tensor | DeRUNOutput":
