@@ -136,3 +136,15 @@ def test_hifm_fuse_method_derun_and_devices(pair):
         a = fuse_derun(ir, vis, device="cuda")
         b = fuse_derun(ir, vis, device="cpu")
         assert np.abs(a - b).max() < 1e-4
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (none here)")
+def test_cuda_at_init_equals_solver_and_shipped_weights_equal_cpu(pair):  # pragma: no cover - needs a GPU
+    """On CUDA the non-banded fast paths run: the network at init still equals hifm.solve
+    (float64), and the shipped IVF weights give the CPU's result (float32)."""
+    ir, vis, _ = pair
+    p = HIFMParams(dtype="float64")
+    net = DeRUN.from_hifm(p, stages=9, dtype=torch.float64)
+    ours = fuse_derun(ir, vis, weights=net, dtype="float64", device="cuda")
+    assert np.abs(ours - hifm.solve(ir, vis, iters=9, params=p)).max() < 1e-6
+    assert np.abs(fuse_derun(ir, vis, device="cuda") - fuse_derun(ir, vis, device="cpu")).max() < 1e-4
