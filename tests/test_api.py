@@ -149,3 +149,22 @@ def test_float32_matches_float64_on_real_images():
     f64 = hifm.solve(a, b, iters=100, dtype="float64")
     f32 = hifm.solve(a, b, iters=100, dtype="float32")
     assert f32.dtype == np.float32 and np.abs(f64 - f32).max() < 1e-4
+
+
+@pytest.mark.parametrize("shape,radius", [((2, 2), 15), ((1, 5), 1), ((3, 7), 15), ((17, 4), 2), ((40, 33), 15), ((2, 9, 11), 3)])
+def test_box_blur_equals_a_direct_window_mean(shape, radius):
+    """Both implementations (NumPy's ndimage and the float64 cumulative sums used by CuPy and
+    torch) against an explicit mean over windows of the symmetrically padded image."""
+    from numpy.lib.stride_tricks import sliding_window_view
+
+    from hifm.anchors import _box_blur_cumsum, box_blur
+
+    x = np.random.default_rng(1).random(shape)
+    pad = [(0, 0)] * (x.ndim - 2) + [(radius, radius)] * 2
+    windows = sliding_window_view(np.pad(x, pad, mode="symmetric"), (2 * radius + 1,) * 2, axis=(-2, -1))
+    ref = windows.mean(axis=(-2, -1))
+    assert np.abs(box_blur(x, radius) - ref).max() < 1e-12
+    assert np.abs(_box_blur_cumsum(x, radius) - ref).max() < 1e-12
+    x32 = x.astype(np.float32)
+    for out in (box_blur(x32, radius), _box_blur_cumsum(x32, radius)):
+        assert out.dtype == np.float32 and np.abs(out - ref).max() < 1e-6
