@@ -131,11 +131,7 @@ class DeRUNConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "DeRUNConfig":
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - names)
-        if unknown:
-            raise ValueError(f"unknown DeRUN configuration field(s) {unknown}")
-        return cls(**d)
+        return dataclass_from_dict(cls, d, "DeRUN configuration")
 
     @classmethod
     def from_hifm(cls, params: HIFMParams | None = None, stages: int = 9, **overrides: Any) -> "DeRUNConfig":
@@ -167,6 +163,15 @@ class DeRUNOutput(NamedTuple):
     stages: list[torch.Tensor]
     anchor: torch.Tensor
     threshold: torch.Tensor
+
+
+def dataclass_from_dict(cls: type, d: dict[str, Any], what: str) -> Any:
+    """``cls(**d)``, or a ValueError naming the unknown fields and the valid ones."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(d) - names)
+    if unknown:
+        raise ValueError(f"unknown {what} field(s) {unknown}; valid: {sorted(names)}")
+    return cls(**d)
 
 
 def _stage_init(cfg: DeRUNConfig) -> StageInit:

@@ -38,7 +38,7 @@ import torch
 from hifm.params import HIFMParams
 
 from .data import CropSampler, DegradeConfig, load_pairs
-from .derun import DeRUN, DeRUNConfig
+from .derun import DeRUN, DeRUNConfig, dataclass_from_dict
 from .losses import FusionLoss, LossConfig
 from .weights import WeightsError, sha256_file
 
@@ -124,11 +124,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - names)
-        if unknown:
-            raise ValueError(f"unknown training configuration field(s) {unknown}; valid: {sorted(names)}")
-        return cls(**d)
+        return dataclass_from_dict(cls, d, "training configuration")
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
