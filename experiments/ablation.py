@@ -25,8 +25,9 @@ per-seed mean over the pairs; the untrained network (``DeRUN.from_hifm``) and
 ``hifm.solve`` are given on the same pairs for reference.
 
 Budget: 14 distinct variants × 2 seeds × 80 steps.  On an idle 2-core machine a step takes
-about 0.4–0.6 s (about 1.3 s when the machine is loaded), so the full run takes 20–30 min
-(about twice that under load); ``--jobs 2`` trains two variants at a time.  Finished runs are
+about 0.4–0.6 s (about 1.3 s when the machine is loaded): the full run took 11 min with
+``--jobs 2`` (two variants at a time) on the 2-core machine, about twice that with one job or
+under load.  Finished runs are
 kept in ``--work`` (default ``runs/experiments-ablation``) and reused when their
 configuration is unchanged, so a rerun only evaluates.
 """
