@@ -41,6 +41,19 @@ def is_torch(x: Any) -> bool:
     return _type_module(x) == "torch"
 
 
+def records_graph(*xs: Any) -> bool:
+    """True when torch autograd records a graph through any of ``xs`` (grad mode on and a
+    tensor among them that requires a gradient); False for non-torch values, ``None``, or
+    under ``torch.no_grad()`` / ``torch.inference_mode()``. Fast paths that update
+    temporaries in place (:mod:`hifm.ops`, :mod:`unrolled`) run only when this is False."""
+    tensors = [x for x in xs if is_torch(x)]
+    if not tensors:
+        return False
+    import torch
+
+    return torch.is_grad_enabled() and any(x.requires_grad for x in tensors)
+
+
 def is_cupy(x: Any) -> bool:
     """True for a ``cupy.ndarray``."""
     return _type_module(x) == "cupy"

@@ -9,7 +9,7 @@ floats) and broadcast as ``(n, 1, 1)``.
 Equation numbers refer to DESIGN.md §2.1 and the supplement's (S1)–(S12).
 
 Torch fast paths (DESIGN §6, "backend-specific fast kernels", §12).  When torch records
-no autograd graph (inference; :func:`_no_graph`), :func:`grad` runs as a circularly padded
+no autograd graph (inference; :func:`hifm.backend.records_graph` is False), :func:`grad` runs as a circularly padded
 ``conv2d`` (or tap by tap for banks of ≤ 4 filters on the CPU), :func:`grad_adjoint` and
 :func:`y_rhs` as one matrix product over the taps followed by shifted block additions
 (on the CPU band of rows by band of rows, so the tap sums live in one small reused buffer
@@ -64,14 +64,6 @@ def _taps(kernels: Any) -> tuple[int, int]:
     return kernels.shape[1] // 2, kernels.shape[2] // 2
 
 
-def _no_graph(*xs: Any) -> bool:
-    """True when torch records no autograd graph for these inputs (no grad mode, inference
-    mode, or no input requires a gradient): temporaries may then be updated in place."""
-    import torch
-
-    return not torch.is_grad_enabled() or not any(isinstance(x, torch.Tensor) and x.requires_grad for x in xs)
-
-
 def _torch_conv_ok(x: Any, kernels: Any) -> bool:
     """The torch fast path applies: torch data and kernels of the same dtype and device, a
     non-empty bank, an image at least as large as the kernel radius (circular padding wraps
@@ -81,7 +73,7 @@ def _torch_conv_ok(x: Any, kernels: Any) -> bool:
     c0, c1 = _taps(kernels)
     return (
         x.dtype == kernels.dtype and x.device == kernels.device and not x.is_complex()
-        and c0 <= x.shape[-2] and c1 <= x.shape[-1] and _no_graph(x, kernels)
+        and c0 <= x.shape[-2] and c1 <= x.shape[-1] and not backend.records_graph(x, kernels)
     )
 
 
@@ -124,7 +116,7 @@ def _grad_torch(x: Any, kernels: Any) -> Any:
     h, w = x.shape[-2:]
     xpad = F.pad(x.reshape(-1, 1, h, w), (c1, c1, c0, c0), mode="circular")[:, 0]
     flipped = kernels.flip(-2, -1)
-    if n <= _FEW_FILTERS and x.device.type == "cpu" and _no_graph(x, kernels):
+    if n <= _FEW_FILTERS and x.device.type == "cpu" and not backend.records_graph(x, kernels):
         # out_n = Σ_{u,v} K_n[kh−1−u, kw−1−v] · x_pad[i + u, j + v], accumulated tap by tap
         taps = flipped.tolist()
         out = xpad.new_empty((xpad.shape[0], n, h, w))
@@ -265,7 +257,7 @@ def _y_rhs_torch_ok(
     banks = [k for k in (kernels_l, kernels_k) if k is not None and k.shape[0]]
     if not banks or not backend.is_torch(m) or m.ndim < 2:
         return False
-    if not _no_graph(m, e, f, h, g, grad_m, kernels_l, rho, kernels_k, tau):
+    if not not backend.records_graph(m, e, f, h, g, grad_m, kernels_l, rho, kernels_k, tau):
         return False
     used = [m, rho] + ([e, f] if kernels_l is not None and kernels_l.shape[0] else [])
     used += [tau, grad_m, h, g] if kernels_k is not None and kernels_k.shape[0] else []
@@ -298,7 +290,7 @@ def _y_rhs_torch(
     """The torch fast path of :func:`y_rhs` (also differentiable when called with a graph)."""
     import torch
 
-    no_graph = _no_graph(m, e, f, h, g, grad_m, kernels_l, rho, kernels_k, tau)
+    no_graph = not backend.records_graph(m, e, f, h, g, grad_m, kernels_l, rho, kernels_k, tau)
     terms = []  # (w_n K_n as (kh·kw, n), z (..., n, H, W)): P = Σ_terms W z
     kh, kw = 0, 0
     for z_parts, kernels, weights in (((e, f, None), kernels_l, rho), ((grad_m, h, g), kernels_k, tau)):
@@ -383,7 +375,7 @@ def y_step(ens: Any, denom: Any) -> Any:
     fft = backend.fft_module(ens)
     shape = tuple(ens.shape[-2:])
     spectrum = fft.rfft2(ens, shape)
-    if backend.is_torch(spectrum) and _no_graph(ens, denom):
+    if backend.is_torch(spectrum) and not backend.records_graph(ens, denom):
         spectrum.div_(denom)  # the spectrum is a temporary of this function
     else:
         spectrum = spectrum / denom
@@ -443,7 +435,7 @@ def h_step(h: Any, grad_ym: Any, g: Any, tau: Any, mu: Any, theta: Any, sigma: A
     """
     tau_c, mu_c, sig_c = as_column(tau, h), as_column(mu, h), as_column(sigma, h)
     th = as_column(theta, h)
-    if backend.is_torch(h) and _no_graph(h, grad_ym, g, tau, mu, theta, sigma) and _inplace_ok(
+    if backend.is_torch(h) and not backend.records_graph(h, grad_ym, g, tau, mu, theta, sigma) and _inplace_ok(
         h, grad_ym, g, tau_c, mu_c, sig_c, th
     ):
         # the same expression, evaluated into two temporaries of this function

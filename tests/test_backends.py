@@ -120,3 +120,17 @@ def test_noise_estimate_matches_pywt_on_numpy_and_torch(rng):
         want = np.median(np.abs(pywt.dwt2(x, "db2")[1][2])) / 0.6745
         assert float(estimate_noise(x)) == pytest.approx(want, abs=1e-12)
         assert float(estimate_noise(t(x))) == pytest.approx(want, abs=1e-12)
+
+
+def test_records_graph():
+    torch = pytest.importorskip("torch")
+    from hifm.backend import records_graph
+
+    leaf = torch.ones(2, requires_grad=True)
+    plain = torch.ones(2)
+    assert records_graph(plain, leaf, None, np.ones(2))
+    assert not records_graph(plain, None, np.ones(2)) and not records_graph()
+    with torch.no_grad():
+        assert not records_graph(leaf)
+    with torch.inference_mode():
+        assert not records_graph(leaf)

@@ -17,7 +17,7 @@ torch = pytest.importorskip("torch")
 
 from torch.nn import functional as F  # noqa: E402
 
-from hifm import filters, iteration, ops, shrink  # noqa: E402
+from hifm import backend, filters, iteration, ops, shrink  # noqa: E402
 from unrolled import DeRUN, load_pretrained  # noqa: E402
 from unrolled import layers, pwsm  # noqa: E402
 import unrolled.derun as derun_mod  # noqa: E402
@@ -327,7 +327,9 @@ def reference_paths(monkeypatch):
     """Route every fast path back to the generic definitions."""
     monkeypatch.setattr(ops, "_torch_conv_ok", lambda *a, **k: False)
     monkeypatch.setattr(ops, "_y_rhs_torch_ok", lambda *a, **k: False)
-    monkeypatch.setattr(ops, "_no_graph", lambda *a, **k: False)
+    # every "no autograd graph" fast path (in-place steps, buffered value map, banded and
+    # channels-last extractor, cached D) takes its with-graph branch
+    monkeypatch.setattr(backend, "records_graph", lambda *a, **k: True)
     monkeypatch.setattr(pwsm, "banded", lambda fn, inputs, radius, rows=0: fn(*inputs))
     monkeypatch.setattr(pwsm, "_conv3x3_channels_last", lambda x, w: F.conv2d(x, w, padding=1))
     monkeypatch.setattr(derun_mod, "banded", lambda fn, inputs, radius, rows=0: fn(*inputs))

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from hifm import iteration
+from hifm import backend, iteration
 from hifm.anchors import anchor as make_anchor
 from hifm.filters import dct_atoms, get_bank
 from hifm.noise import estimate_noise
@@ -295,9 +295,7 @@ class DeRUN(nn.Module):
         def correction(a_: torch.Tensor, b_: torch.Tensor) -> torch.Tensor:
             return head(extractor(a_, b_))
 
-        if torch.is_grad_enabled() and (
-            a.requires_grad or b.requires_grad or any(p.requires_grad for p in self.parameters())
-        ):
+        if backend.records_graph(a, b, *self.parameters()):
             r = correction(a[:, None], b[:, None])
         else:  # inference: row bands (exact: R ∘ extractor is a stack of zero-padded 3×3 convolutions)
             r = banded(correction, (a[:, None], b[:, None]), extractor.radius + head.radius)

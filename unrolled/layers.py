@@ -32,7 +32,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from hifm import iteration, ops
+from hifm import backend, iteration, ops
 from hifm.filters import dct_atoms
 from hifm.shrink import control_points, soft_threshold, value_map_shrink
 
@@ -159,10 +159,7 @@ def value_map_torch(
     if addend is not None and addend.shape != a.shape:
         raise ValueError(f"addend {tuple(addend.shape)} differs from the input {tuple(a.shape)}")
     d, slope = _shrink_tables(q, step)
-    needs_graph = torch.is_grad_enabled() and any(
-        x is not None and x.requires_grad for x in (a, q, scale, addend)
-    )
-    if not needs_graph:
+    if not backend.records_graph(a, q, scale, addend):
         return _value_map_no_graph(a, d, slope, step, scale, addend)
     if addend is not None:
         a = a + addend
@@ -458,7 +455,7 @@ class Stage(nn.Module):
                     shape: tuple[int, int]) -> torch.Tensor:
         """D of (S6) by :func:`hifm.ops.denominator`; without autograd it is computed once per
         image size and parameter version (DESIGN §2.1: "precompute it once per size")."""
-        if torch.is_grad_enabled() and any(p.requires_grad for p in self.parameters()):
+        if backend.records_graph(*self.parameters()):
             return ops.denominator(kl, rho, kk, tau, shape)
         key = (shape, kl.dtype, kl.device) + tuple(
             p._version for p in (self.coef_l, self.kernels_k, self.raw_rho, self.raw_tau)

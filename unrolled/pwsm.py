@@ -41,6 +41,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from hifm import backend
 from hifm.filters import sobel
 
 __all__ = ["WIDTHS", "PartialSharing", "SobelExtractor", "AnchorHead", "make_extractor", "EXTRACTORS", "banded",
@@ -59,13 +60,6 @@ NEGATIVE_SLOPE = 0.2
 #: bands of 32 to 240 rows all take about 0.4 s against 0.8–1.0 s for the whole image;
 #: 128 rows keep the recomputed halo (2 × 5 rows per band) under 10 %.
 BAND_ROWS = 128
-
-
-def _needs_graph(module: nn.Module, *xs: torch.Tensor) -> bool:
-    """True when autograd records a graph through ``module`` or the inputs."""
-    return torch.is_grad_enabled() and (
-        any(x.requires_grad for x in xs) or any(p.requires_grad for p in module.parameters())
-    )
 
 
 def _conv3x3_channels_last(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
@@ -158,7 +152,7 @@ class PartialSharing(nn.Module):
 
     def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         # without autograd the first layer is built channels-last and the rest follow suit
-        channels_last = not _needs_graph(self, a, b) and a.shape[1] == 1 and a.device.type == "cpu"
+        channels_last = not backend.records_graph(a, b, *self.parameters()) and a.shape[1] == 1 and a.device.type == "cpu"
         xs = []
         for x, modality in ((a, "a"), (b, "b")):
             for i in range(len(self.widths)):
