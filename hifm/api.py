@@ -19,6 +19,7 @@ from .anchors import anchor as make_anchor
 from .errors import InputError
 from .params import HIFMParams, ResolvedParams
 from .solver import History, HIFMSolver
+from .noise import noise_level
 from .sources import prepare_sources, restore_layout
 
 __all__ = ["solve", "fuse", "SolveInfo", "estimate_noise", "METHODS"]
@@ -108,11 +109,11 @@ def solve(
     ir, vis = _to_backend(ir, backend), _to_backend(vis, backend)
     prep = prepare_sources(ir, vis, p.dtype)
     m = make_anchor(prep.a, prep.b, p.anchor)
-    sigma = estimate_noise(m) if p.lam is None else 0.0
+    sigma = noise_level(prep.a, prep.b, m, p.noise_from) if p.lam is None else 0.0
     resolved: ResolvedParams = p.resolve(sigma)
     monitor = return_info or p.tol is not None
     t0 = time.perf_counter()
-    solver = HIFMSolver(m, resolved, engine=engine, monitor=monitor)
+    solver = HIFMSolver(m, resolved, engine=engine, monitor=monitor, sources=(prep.a, prep.b))
     for _ in range(int(iters)):
         if solver.done():
             break
