@@ -202,6 +202,8 @@ def salient(
     guide_radius: int = 4,
     guide_eps: float = 1e-2,
     base_radius: int = 64,
+    hot_from: int = 3,
+    choice_eps: float = 5e-4,
 ) -> Any:
     """Multi-scale salient anchor **[decision, measured]** (DESIGN §4; docs/model.md "Anchors").
 
@@ -210,15 +212,18 @@ def salient(
 
     1. Gaussian stacks L₀ = X, L_i = G_{σ_i} * L_{i−1} (σ = 2, 4, 8, 16: :func:`gaussian_blur`),
        detail layers D_i = L_{i−1} − L_i (i = 1…n), base L_n, for X = A and X = B.
-    2. Finest level: the detail of larger magnitude, c = [|D₁ᴬ| ≥ |D₁ᴮ|] (ties to A):
-       F₁ = c·D₁ᴬ + (1 − c)·D₁ᴮ (texture of both sources, sharp).
-    3. Coarser levels i ≥ 2: the infrared's saliency excess, counted only where its detail is
-       positive (a hot structure), R_i = max(D_iᴬ − |D_iᴮ|, 0), P_i = R_i / max(R_i) per image,
-       C_i = atan(λ P_i) / atan(λ); C_i is smoothed (Gaussian σ = ``weight_sigma``) and made
-       edge-aware by the guided filter with A as guide (:func:`guided_filter`, radius
-       ``guide_radius``, ε = ``guide_eps``; clipped to [0, 1]); F_i = C_i D_iᴬ + (1 − C_i) D_iᴮ.
-       Counting only positive infrared detail keeps the negative lobes of a hot target's
-       band-pass response (the ring around it) out of M: no dark halo.
+    2. Finest level: the detail of larger magnitude, by a choice that is a linear ramp of width
+       2ε around the tie, c = clip(½ + (|D₁ᴬ| − |D₁ᴮ|)/(2ε), 0, 1) (ε = ``choice_eps``, an eighth
+       of a grey level: hard everywhere but at near-ties, which float32 and float64 then decide
+       alike): F₁ = c·D₁ᴬ + (1 − c)·D₁ᴮ (texture of both sources, sharp).
+    3. Coarser levels i ≥ 2: the infrared's saliency excess R_i = max(S_iᴬ − |D_iᴮ|, 0) with
+       S_iᴬ = |D_iᴬ| at level 2 and S_iᴬ = max(D_iᴬ, 0) from level ``hot_from`` (3: σ ≥ 8) on,
+       P_i = R_i / max(R_i) per image, C_i = atan(λ P_i) / atan(λ); C_i is smoothed (Gaussian
+       σ = ``weight_sigma``) and made edge-aware by the guided filter with A as guide
+       (:func:`guided_filter`, radius ``guide_radius``, ε = ``guide_eps``; clipped to [0, 1]);
+       F_i = C_i D_iᴬ + (1 − C_i) D_iᴮ.  Counting only positive infrared detail at the coarse
+       levels keeps the negative lobes of a hot target's band-pass response (the wide ring
+       around it, which no source has) out of M: no dark halo.
     4. Base: C_b = the coarsest C_n before refinement, smoothed by three box passes of radius
        ``base_radius`` (≈ Gaussian σ = 64); F_b = C_b Lₙᴬ + (1 − C_b) Lₙᴮ.
     5. M = clip(F_b + Σ_i F_i, 0, 1).
@@ -237,10 +242,10 @@ def salient(
     atan_lam = float(np.arctan(lam))
     for i, (da, db) in enumerate(details):
         if i == 0:
-            c = (xp.abs(da) >= xp.abs(db) - TIE_TOLERANCE) * 1.0
-            c = c.to(a.dtype) if backend.is_torch(c) else c.astype(a.dtype, copy=False)
+            c = xp.clip(0.5 + (xp.abs(da) - xp.abs(db)) / (2.0 * choice_eps), 0.0, 1.0)
         else:
-            r = xp.maximum(da - xp.abs(db), 0 * da)
+            sa = xp.maximum(da, 0 * da) if i + 1 >= hot_from else xp.abs(da)
+            r = xp.maximum(sa - xp.abs(db), 0 * da)
             p = r / (_amax_image(r) + 1e-12)
             c = xp.arctan(lam * p) / atan_lam
             if i == len(details) - 1:
@@ -265,7 +270,7 @@ ANCHORS: dict[str, Callable[[Any, Any], Any]] = {
 }
 
 #: The anchor :func:`anchor` and :class:`hifm.params.HIFMParams` use unless told otherwise.
-DEFAULT_ANCHOR = "two_scale"
+DEFAULT_ANCHOR = "salient"
 
 
 def anchor(a: Any, b: Any, method: "str | Callable[[Any, Any], Any] | Any" = DEFAULT_ANCHOR) -> Any:

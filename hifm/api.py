@@ -15,7 +15,9 @@ from typing import Any, Callable
 import numpy as np
 
 from . import backend as hifm_backend
+from .anchors import DEFAULT_ANCHOR
 from .anchors import anchor as make_anchor
+from .chroma import denoise_chroma
 from .errors import InputError
 from .params import HIFMParams, ResolvedParams
 from .solver import History, HIFMSolver
@@ -41,6 +43,8 @@ class SolveInfo:
     engine: str
     fft: str | None
     anchor: Any = field(repr=False, default=None)
+    mu: float = 0.0
+    chroma: Any = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -53,6 +57,8 @@ class SolveInfo:
             "seconds": self.seconds,
             "engine": self.engine,
             "fft": self.fft,
+            "mu": self.mu,
+            "chroma": None if self.chroma is None else {"sigma": list(self.chroma.sigma), "lam": list(self.chroma.lam)},
         }
 
 
@@ -108,6 +114,9 @@ def solve(
     give_back_numpy = backend == "cupy" and not hifm_backend.is_cupy(ir)
     ir, vis = _to_backend(ir, backend), _to_backend(vis, backend)
     prep = prepare_sources(ir, vis, p.dtype)
+    chroma_report = None
+    if prep.chroma is not None and p.chroma_denoise:
+        prep.chroma, chroma_report = denoise_chroma(prep.chroma, p)
     m = make_anchor(prep.a, prep.b, p.anchor)
     sigma = noise_level(prep.a, prep.b, m, p.noise_from) if p.lam is None else 0.0
     resolved: ResolvedParams = p.resolve(sigma)
@@ -130,7 +139,8 @@ def solve(
     info = SolveInfo(
         history=solver.history, params=p, lam=resolved.lam, threshold=resolved.threshold, sigma_noise=sigma,
         iterations=solver.iteration, seconds=seconds, engine=solver.engine,
-        fft=getattr(getattr(solver, "fft", None), "library", None), anchor=m,
+        fft=getattr(getattr(solver, "fft", None), "library", None), anchor=m, mu=resolved.mu_eff,
+        chroma=chroma_report,
     )
     return out, info
 
@@ -147,7 +157,7 @@ def fuse(ir: Any, vis: Any, method: str = "hifm", **options: Any) -> Any:
         if unknown:
             raise InputError(f"unknown option(s) for method 'anchor': {sorted(unknown)}")
         prep = prepare_sources(ir, vis, options.get("dtype", "float32"))
-        m = make_anchor(prep.a, prep.b, options.get("anchor", "two_scale"))
+        m = make_anchor(prep.a, prep.b, options.get("anchor", DEFAULT_ANCHOR))
         return restore_layout(m, prep)
     if method == "hifm":
         return solve(ir, vis, **options)

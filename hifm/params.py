@@ -59,32 +59,35 @@ class HIFMParams:
         dtype: ``"float32"`` or ``"float64"``.
         workers: threads for FFTs and kernels (1 by default: a shared machine).
         tol: stop when ‖Yⁿ − Yⁿ⁻¹‖/‖Yⁿ⁻¹‖ < tol (``None``: run all iterations).
+        chroma_denoise: TV-denoise the Cb/Cr planes of a colour source whose chroma is noisy
+            (:func:`hifm.chroma.denoise_chroma`; clean chroma is left untouched).
     """
 
     lam: float | None = None
-    noise_from: str = "anchor"
+    noise_from: str = "sources"
     noise_gain: float = 0.7
     noise_offset: float = 0.006
     noise_floor: float = 0.001
     rho: float = 1.0
-    tau: float = 1.0
+    tau: float = 10.0
     eta: float = 1.0
     omega: float = 1.0
-    mu: float = 0.0
-    theta: float = 100.0
-    target: str = "anchor"
-    mu_noise_ref: float | None = None
+    mu: float = 0.05
+    theta: float = 300.0
+    target: str = "sources"
+    mu_noise_ref: float | None = 0.002
     sigma_h: float | None = None
     h_steps: int = 1
     filters_l: Any = "diff"
     filters_k: Any = "diff"
     shrink: ShrinkKind = "soft"
     value_map: tuple | None = None
-    anchor: str = "two_scale"
+    anchor: str = "salient"
     pad: int | None = None
     dtype: str = "float32"
     workers: int = 1
     tol: float | None = None
+    chroma_denoise: bool = True
 
     def __post_init__(self) -> None:
         def positive(name: str, allow_zero: bool = False) -> None:
@@ -111,6 +114,8 @@ class HIFMParams:
             raise ValueError(f"parameter pad must be a non-negative integer, got {self.pad!r}")
         if self.tol is not None:
             positive("tol")
+        if not isinstance(self.chroma_denoise, bool):
+            raise ValueError(f"parameter chroma_denoise must be True or False, got {self.chroma_denoise!r}")
         if self.noise_from not in ("sources", "anchor"):
             raise ValueError(f"parameter noise_from must be 'sources' or 'anchor', got {self.noise_from!r}")
         if self.mu_noise_ref is not None:

@@ -95,7 +95,9 @@ class HIFMSolver:
         self.m = pad_reflect(m, self.margin, self.pshape)
         if is_numpy:
             self.m = np.ascontiguousarray(self.m)
-        if p.target != "anchor" and sources is None:
+        # With μ_eff = 0 the iterates do not depend on T (substitute H' = H + T): no target then.
+        self.uses_target = p.target != "anchor" and resolved.mu_eff != 0.0
+        if self.uses_target and sources is None:
             raise ValueError(f"the gradient target {p.target!r} needs the sources: pass sources=(A, B)")
         if sources is not None and any(tuple(x.shape) != self.shape for x in sources):
             raise ValueError(f"sources {[tuple(x.shape) for x in sources]} differ from the anchor's shape {self.shape}")
@@ -124,7 +126,7 @@ class HIFMSolver:
         )
         # T_k on the padded domain (None: T_k = ∇_k M, which the kernels derive from M themselves)
         self.target = None
-        if p.target != "anchor" and self.nk:
+        if self.uses_target and self.nk:
             a_p, b_p = (pad_reflect(x.astype(self.m.dtype) if is_numpy else x, self.margin, self.pshape) for x in sources)
             self.target = ops.gradient_target(p.target, self.m, a_p, b_p, self.kk)
             if is_numpy:

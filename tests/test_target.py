@@ -92,7 +92,7 @@ def test_solver_equals_transcription(target, engine, rng):
     """Periodic domain (pad=0, a size the FFT keeps): hifm's iterates equal the transcription."""
     a, b = _pair(rng, (24, 30))
     m = 0.5 * (a + b)
-    p = HIFMParams(dtype="float64", lam=0.02, mu=0.05, theta=80.0, target=target, pad=0)
+    p = HIFMParams(dtype="float64", lam=0.02, mu=0.05, theta=80.0, tau=1.0, target=target, pad=0, mu_noise_ref=None)
     solver = HIFMSolver(m, p.resolve(0.0), engine=engine, monitor=False, sources=(a, b)).run(12)
     assert solver.pshape == m.shape
     t = [_dx(m), _dy(m)] if target == "anchor" else list(ops.source_target(a, b, get_bank("diff").kernels))
@@ -103,7 +103,7 @@ def test_solver_equals_transcription(target, engine, rng):
 def test_target_anchor_equals_sources_when_both_sources_are_the_anchor(rng):
     """With A = B = M the source target is ∇M, so the two models coincide."""
     m = rng.random((20, 26))
-    p = dict(dtype="float64", lam=0.01, mu=0.05, theta=100.0)
+    p = dict(dtype="float64", lam=0.01, mu=0.05, theta=100.0, mu_noise_ref=None)
     y1 = HIFMSolver(m, HIFMParams(target="anchor", **p).resolve(0.0), sources=(m, m)).run(10).result()
     y2 = HIFMSolver(m, HIFMParams(target="sources", **p).resolve(0.0), sources=(m, m)).run(10).result()
     np.testing.assert_allclose(y1, y2, atol=1e-12)
@@ -115,7 +115,7 @@ def test_source_target_puts_a_missing_edge_into_y():
     b = np.full((h, w), 0.5)
     a = np.full((h, w), 0.40)
     a[:, w // 2 :] = 0.44  # a 0.04 step, inside the Lorentzian's quadratic range (θ = 100: 1/√θ = 0.1)
-    kw = dict(iters=100, dtype="float64", anchor=lambda x, y: y.copy(), lam=0.0005, mu=0.1, theta=100.0)
+    kw = dict(iters=100, dtype="float64", anchor=lambda x, y: y.copy(), lam=0.0005, mu=0.1, theta=100.0, tau=1.0)
     step = lambda y: float((y[:, w // 2] - y[:, w // 2 - 1]).mean())  # noqa: E731  (Y's jump across the edge)
     y_src = hifm.solve(a, b, target="sources", **kw)
     y_anchor = hifm.solve(a, b, target="anchor", **kw)
@@ -128,7 +128,7 @@ def test_noise_adaptive_mu():
     p = HIFMParams(mu=0.05, mu_noise_ref=0.002)
     assert p.effective_mu(0.001) == 0.05  # clean: μ itself
     assert p.effective_mu(0.004) == pytest.approx(0.05 * 0.25)  # (t_c/t)² = 1/4
-    assert HIFMParams(mu=0.05).effective_mu(0.5) == 0.05  # no reference: no adaptation
+    assert HIFMParams(mu=0.05, mu_noise_ref=None).effective_mu(0.5) == 0.05  # no reference: no adaptation
     r = p.resolve(0.3)
     assert r.mu_eff < 0.05 and r.h_step_size == pytest.approx(1.0 / (p.tau + 2 * r.mu_eff * p.theta))
     with pytest.raises(ValueError, match="target"):
@@ -155,7 +155,8 @@ def test_solver_needs_the_sources_for_the_source_target(rng):
 def test_fused_kernels_equal_reference_with_the_source_target(kw, rng):
     a, b = _pair(rng, (23, 29))
     m = 0.5 * (a + b)
-    p = HIFMParams.from_kwargs(dtype="float64", lam=0.02, mu=0.05, theta=60.0, target="sources", **kw).resolve(0.0)
+    p = HIFMParams.from_kwargs(dtype="float64", lam=0.02, mu=0.05, theta=60.0, target="sources", mu_noise_ref=None,
+                               **kw).resolve(0.0)
     fused = HIFMSolver(m, p, engine="fused", sources=(a, b)).run(10)
     ref = HIFMSolver(m, p, engine="reference", sources=(a, b)).run(10)
     np.testing.assert_allclose(fused.result(), ref.result(), atol=1e-12)

@@ -82,7 +82,7 @@ def test_from_hifm_equals_solver_defaults(folder, name, crop):
         (dict(shrink="soft", lam=0.04), dict(value_map="absolute")),  # t = 0.04 on the grid: = soft
         (dict(shrink="value_map", lam=0.04), dict(value_map="scaled")),  # t on the grid: scaled = value map
         (dict(filters_l="dct3", mu=0.02, theta=50.0, eta=0.8, omega=1.2, rho=2.0, tau=0.5), {}),
-        (dict(shrink="value_map", filters_l="diff4", h_steps=2, mu=0.01, sigma_h=0.5), {}),
+        (dict(shrink="value_map", filters_l="diff4", h_steps=2, mu=0.01, sigma_h=0.05), {}),
     ],
 )
 def test_from_hifm_equals_solver_other_parameters(kw, overrides):

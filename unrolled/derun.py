@@ -100,7 +100,7 @@ class DeRUNConfig:
     value_map_points: int = VALUE_MAP_POINTS
     value_map_step: float = VALUE_MAP_STEP
     value_map_init: Any = None
-    anchor: str = "two_scale"
+    anchor: str = HIFMParams.anchor
     margin: int = 8
     extractor: str = "pwsm"
     head_width: int = 12
@@ -145,6 +145,14 @@ class DeRUNConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "DeRUNConfig":
+        """The configuration saved as ``d``.  A saved configuration that predates the gradient
+        target (no ``target`` field) describes the supplement's model it was trained with:
+        its missing fields take those values (:data:`LEGACY_FIELDS`), not today's defaults."""
+        d = dict(d)
+        if "target" not in d:
+            for key, value in LEGACY_FIELDS.items():
+                d.setdefault(key, value)
+            d["threshold"] = {"noise_from": "anchor", **dict(d.get("threshold") or {})}
         return dataclass_from_dict(cls, d, "DeRUN configuration")
 
     @classmethod
@@ -167,6 +175,10 @@ class DeRUNConfig:
         )
         kw.update(overrides)
         return cls(**kw)
+
+
+#: Values of the fields that configurations saved before the gradient target (§2.4) lack.
+LEGACY_FIELDS: dict[str, Any] = {"target": "anchor", "mu_noise_ref": None}
 
 
 class DeRUNOutput(NamedTuple):
