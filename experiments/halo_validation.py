@@ -299,6 +299,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     rep.heading(f"Per-method means over the {len(pairs)} pairs (sorted by H)")
     rep.table(["method", "H ↓", "signed H", "TCR"], summary, digits=[0, 3, 3, 2])
 
+    rep.text("How to read: H ≈ 0 where F's near ring is what the sources show there; the crops below show which "
+             "rings the larger values measure. Points specific to these pairs:")
+    rep.bullets([
+        "labMan: the infrared camera darkens the wall around the warm head (a ring of the source itself). A fusion "
+        "that carries that ring at no more than its own infrared gain is not charged for it, although the eye sees a "
+        "dark aura (MSVD, HMSD_GF in the crops); only the part beyond that counts.",
+        "running: the person is bright in the infrared and dark (black clothes) in the visible image; TCR < 0 means "
+        "the fused person is darker than the ground around it.",
+        "GFF's published images of running and walkingnight have a green cast as shipped by VIFB; both measures use "
+        "luminance.",
+        "peopleshadow's infrared holds many warm structures (walls, a kerb, lamp posts) besides the people: all of "
+        "them are targets for the detector.",
+    ])
     rep.heading("Per pair: H")
     rep.table(["method", *pairs], [[m, *[sc.halo[(m, p)] for p in pairs]] for m, *_ in summary], digits=3)
     rep.heading("Per pair: TCR")
