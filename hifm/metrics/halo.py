@@ -142,7 +142,7 @@ def hot_targets(ir: np.ndarray, params: HaloParams = DEFAULT_PARAMS) -> np.ndarr
       τ = max(``alpha``·s, ``noise_k``·σ̂) (the second term keeps noise peaks out when the
       image holds nothing but noise);
     - targets grow from the seeds R > τ to the connected pixels with R >
-      ``grow``·τ (hysteresis); then a 3×3 opening (drops one-pixel lines), a closing
+      ``grow``·τ (hysteresis); then a 3×3 opening (drops lines thinner than 3 px), a closing
       with a disk of ``close_radius`` (joins the parts of one target), hole filling, and
       every component smaller than ``min_area`` pixels or touching the image border
       (whose rings would be cut) is dropped.
