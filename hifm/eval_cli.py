@@ -157,9 +157,9 @@ def evaluate_folders(fused_dirs: Sequence[Path], sources: Path, metrics: Sequenc
     """Evaluate every fused image of every folder against its sources."""
     from tqdm import tqdm
 
-    from hifm.metrics import REGISTRY, evaluate, get_metric
+    from hifm.metrics import DEFAULT_METRICS, evaluate, get_metric
 
-    names = list(REGISTRY) if not metrics else list(metrics)
+    names = list(DEFAULT_METRICS) if not metrics else list(metrics)
     infos = [get_metric(n) for n in names]
     a_dir, b_dir = find_source_dirs(sources)
     a_files, b_files = _image_files(a_dir), _image_files(b_dir)
@@ -327,7 +327,8 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sources", type=Path, metavar="ROOT",
                    help="root with ir/ + vi/ (or aliases) or mri/ + ct|pet|spect/")
     p.add_argument("--metrics", nargs="+", metavar="M",
-                   help="metric names or aliases (space or comma separated; default: all)")
+                   help="metric names or aliases (space or comma separated; default: all but "
+                        "the opt-in Halo and TCR)")
     p.add_argument("--protocol", choices=("vifb", "gray"), default="vifb",
                    help="vifb: per RGB plane vs the IR plane, mean (VIFB tables); "
                         "gray: one luminance plane per image (default: vifb)")

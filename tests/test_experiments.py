@@ -2,7 +2,7 @@
 figures and Markdown tables that hold numbers.
 
 The scripts are run in this process (``main(argv)``), so the imports and compiled kernels are
-shared; all five together take well under a minute.  They need the real data of
+shared; all six together take well under a minute.  They need the real data of
 ``../shared/data`` and are skipped without it.
 """
 from __future__ import annotations
@@ -28,6 +28,7 @@ SCRIPTS = {
     "ablation": ["ablation.png"],
     "degradation": ["fog_failure.png", "degradation_summary.png"],
     "benchmark": ["vifb_mean_rank.png"],
+    "halo_validation": ["halo_crops.png", "halo_ranked.png"],
 }
 
 

@@ -33,14 +33,15 @@ def _scene(h: int = 96, w: int = 112, seed: int = 0) -> tuple[np.ndarray, ...]:
 # --------------------------------------------------------------------------- registry
 def test_registry_complete() -> None:
     names = [m.name for m in list_metrics()]
-    assert len(names) == 21 == len(set(names))
+    assert len(names) == 23 == len(set(names))
+    assert list(M.DEFAULT_METRICS) == names[:21]  # the opt-in halo measures come last
     assert list(M.VIFB_METRICS)[:3] == ["average_gradient", "cross_entropy", "edge_intensity"]
     for m in list_metrics():
         assert m.func.__doc__ and "Source" in m.func.__doc__ and "better" in m.func.__doc__
         assert getattr(M, m.name) is m.func
         assert m.direction in ("higher", "lower")
     lower = {m.name for m in list_metrics() if not m.higher_is_better}
-    assert lower == {"cross_entropy", "qcv", "rmse", "nabf"}
+    assert lower == {"cross_entropy", "qcv", "rmse", "nabf", "halo"}
 
 
 @pytest.mark.parametrize("alias,name", [
