@@ -17,6 +17,7 @@ __all__ = [
     "box_blur",
     "gaussian_blur",
     "guided_filter",
+    "guide_statistics",
     "anchor",
     "ANCHORS",
     "DEFAULT_ANCHOR",
@@ -127,17 +128,23 @@ def _gaussian_blur_torch(x: Any, g: np.ndarray) -> Any:
     return out.reshape(lead + (h, w))
 
 
-def guided_filter(guide: Any, src: Any, radius: int, eps: float) -> Any:
+def guide_statistics(guide: Any, radius: int) -> tuple[Any, Any]:
+    """(mean_r(I), var_r(I)) of a guide image: what :func:`guided_filter` needs of it, reusable."""
+    mean_i = box_blur(guide, radius)
+    return mean_i, box_blur(guide * guide, radius) - mean_i * mean_i
+
+
+def guided_filter(guide: Any, src: Any, radius: int, eps: float, stats: tuple[Any, Any] | None = None) -> Any:
     """The guided filter of He et al. (ECCV 2010) with box windows of radius r (:func:`box_blur`):
 
         a = cov_r(I, p) / (var_r(I) + ε),  b = mean_r(p) − a·mean_r(I),  q = mean_r(a)·I + mean_r(b).
 
     Edge-preserving smoothing of ``src`` (p) along the edges of ``guide`` (I); any backend.
+    ``stats``: :func:`guide_statistics` of the guide, when several images share it.
     """
-    mean_i = box_blur(guide, radius)
+    mean_i, var = stats if stats is not None else guide_statistics(guide, radius)
     mean_p = box_blur(src, radius)
     cov = box_blur(guide * src, radius) - mean_i * mean_p
-    var = box_blur(guide * guide, radius) - mean_i * mean_i
     a = cov / (var + eps)
     b = mean_p - a * mean_i
     return box_blur(a, radius) * guide + box_blur(b, radius)
@@ -193,7 +200,7 @@ def _amax_image(x: Any) -> Any:
     return xp.max(x, axis=(-2, -1), keepdims=True)
 
 
-def salient(
+def salient(  # noqa: PLR0913 (each parameter is a documented design value)
     a: Any,
     b: Any,
     sigmas: tuple[float, ...] = (2.0, 4.0, 8.0, 16.0),
@@ -204,6 +211,7 @@ def salient(
     base_radius: int = 64,
     hot_from: int = 3,
     choice_eps: float = 5e-4,
+    dark_weight: float = 0.75,
 ) -> Any:
     """Multi-scale salient anchor **[decision, measured]** (DESIGN §4; docs/model.md "Anchors").
 
@@ -216,8 +224,11 @@ def salient(
        2ε around the tie, c = clip(½ + (|D₁ᴬ| − |D₁ᴮ|)/(2ε), 0, 1) (ε = ``choice_eps``, an eighth
        of a grey level: hard everywhere but at near-ties, which float32 and float64 then decide
        alike): F₁ = c·D₁ᴬ + (1 − c)·D₁ᴮ (texture of both sources, sharp).
-    3. Coarser levels i ≥ 2: the infrared's saliency excess R_i = max(S_iᴬ − |D_iᴮ|, 0) with
-       S_iᴬ = |D_iᴬ| at level 2 and S_iᴬ = max(D_iᴬ, 0) from level ``hot_from`` (3: σ ≥ 8) on,
+    3. Coarser levels i ≥ 2: the infrared's saliency excess R_i = max(S_iᴬ − S_iᴮ, 0) with
+       S_iᴬ = |D_iᴬ|, S_iᴮ = |D_iᴮ| at level 2 and, from level ``hot_from`` (3: σ ≥ 8) on,
+       S_iᴬ = max(D_iᴬ, 0) and S_iᴮ = max(D_iᴮ, 0) + κ max(−D_iᴮ, 0) (κ = ``dark_weight``: a hot
+       structure of A competes with B's dark structure at κ of its strength, so a warm target
+       in front of a dark visible object keeps part of its thermal contrast),
        P_i = R_i / max(R_i) per image, C_i = atan(λ P_i) / atan(λ); C_i is smoothed (Gaussian
        σ = ``weight_sigma``) and made edge-aware by the guided filter with A as guide
        (:func:`guided_filter`, radius ``guide_radius``, ε = ``guide_eps``; clipped to [0, 1]);
@@ -240,19 +251,22 @@ def salient(
     fused = 0
     c_base = None
     atan_lam = float(np.arctan(lam))
+    stats = guide_statistics(a, guide_radius) if guide_radius > 0 and len(details) > 1 else None
     for i, (da, db) in enumerate(details):
         if i == 0:
             c = xp.clip(0.5 + (xp.abs(da) - xp.abs(db)) / (2.0 * choice_eps), 0.0, 1.0)
         else:
-            sa = xp.maximum(da, 0 * da) if i + 1 >= hot_from else xp.abs(da)
-            r = xp.maximum(sa - xp.abs(db), 0 * da)
+            hot = i + 1 >= hot_from
+            sa = xp.maximum(da, 0 * da) if hot else xp.abs(da)
+            sb = xp.maximum(db, 0 * db) + dark_weight * xp.maximum(-db, 0 * db) if hot else xp.abs(db)
+            r = xp.maximum(sa - sb, 0 * da)
             p = r / (_amax_image(r) + 1e-12)
             c = xp.arctan(lam * p) / atan_lam
             if i == len(details) - 1:
                 c_base = c
             c = gaussian_blur(c, weight_sigma)
             if guide_radius > 0:
-                c = xp.clip(guided_filter(a, c, guide_radius, guide_eps), 0.0, 1.0)
+                c = xp.clip(guided_filter(a, c, guide_radius, guide_eps, stats), 0.0, 1.0)
         fused = fused + c * da + (1 - c) * db
     if c_base is None:  # a single level: no coarse weight, the base of B
         base = lb
