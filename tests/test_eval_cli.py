@@ -1,4 +1,4 @@
-"""``hifm eval`` (hifm.eval_cli): pairing, skipping, formats, comparison table."""
+"""``hifm eval`` (hifm.cli.eval): pairing, skipping, formats, comparison table."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from hifm import eval_cli
+from hifm.cli import eval as eval_cli
 from hifm.metrics import evaluate
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -183,9 +183,9 @@ def test_list_metrics(capsys: pytest.CaptureFixture[str]) -> None:
 def test_add_eval_parser() -> None:
     parser = argparse.ArgumentParser(prog="hifm")
     sub = parser.add_subparsers(dest="command")
-    eval_cli.add_eval_parser(sub)
+    eval_cli.add_parser(sub)
     args = parser.parse_args(["eval", "x", "y", "--sources", "s", "--protocol", "gray"])
-    assert args.func is eval_cli.run_eval
+    assert args.func is eval_cli.run
     assert [str(p) for p in args.fused_dirs] == ["x", "y"] and args.protocol == "gray"
 
 
