@@ -15,7 +15,7 @@ from PIL import Image
 from hifm.cli import eval as eval_cli
 from hifm.metrics import evaluate
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+from .conftest import DATA
 FAST = ["entropy", "Psnr", "Qabf", "cc", "rmse"]
 
 
