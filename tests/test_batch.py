@@ -144,7 +144,9 @@ def test_output_formats(dataset, tmp_path, reference, fmt, suffix):
 @pytest.mark.parametrize(
     "kwargs,pattern",
     [
-        ({"method": "derun"}, "unknown method"),
+        ({"method": "fancy"}, "unknown method"),
+        ({"method": "hifm", "task": "ivf"}, "apply to method .derun. only"),
+        ({"method": "derun", "task": "xyz"}, "unknown task"),
         ({"out_format": "gif"}, "unknown output format"),
         ({"method": "anchor", "iters": 5}, "iters applies to method 'hifm'"),
         ({"max_pixels": 0}, "max_pixels must be positive"),

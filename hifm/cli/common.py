@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import re
 import signal
 import sys
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 from ..errors import HIFMError
@@ -26,6 +28,9 @@ __all__ = [
     "PARAM_OPTIONS",
     "add_param_options",
     "params_from_args",
+    "add_derun_options",
+    "check_derun_options",
+    "guess_task",
 ]
 
 EXIT_OK = 0
@@ -122,3 +127,47 @@ def params_from_args(args: argparse.Namespace) -> dict[str, Any]:
         for dest, _t, _h in PARAM_OPTIONS.values()
         if getattr(args, f"param_{dest}", None) is not None
     }
+
+
+# ------------------------------------------------------------------ DeRUN options
+MEDICAL_TOKENS = frozenset({"mri", "ct", "pet", "spect"})
+
+
+def add_derun_options(p: argparse.ArgumentParser, *, guess: str) -> None:
+    """Add ``--weights``, ``--task`` and ``--device`` (used with ``--method derun``).
+
+    ``guess`` completes the help of ``--task``: how the command picks the task when it is not given.
+    """
+    g = p.add_argument_group("DeRUN network (--method derun)")
+    g.add_argument("--weights", metavar="PATH",
+                   help="DeRUN weights JSON, e.g. from 'python -m unrolled.weights export' "
+                        "(default: the shipped weights of --task)")
+    g.add_argument("--task", choices=["ivf", "mif"], default=None,
+                   help=f"shipped weights: ivf (infrared-visible) or mif (medical); default: {guess}")
+    g.add_argument("--device", default="cpu", metavar="DEVICE", help="cpu, cuda or cuda:N (default cpu)")
+
+
+def check_derun_options(args: argparse.Namespace) -> None:
+    """``--weights``/``--task``/``--device`` belong to ``--method derun``: say so instead of ignoring them."""
+    if getattr(args, "method", None) == "derun":
+        if args.weights is not None and not Path(args.weights).exists():
+            raise HIFMError(f"--weights: '{args.weights}' not found")
+        return
+    given = [opt for opt, value in (("--weights", args.weights), ("--task", args.task)) if value is not None]
+    if getattr(args, "device", "cpu") != "cpu":
+        given.append("--device")
+    if given:
+        verb = "applies" if len(given) == 1 else "apply"
+        raise HIFMError(f"{', '.join(given)} {verb} to --method derun only (this run uses --method {args.method})")
+
+
+def guess_task(*paths: str | Path) -> tuple[str, str]:
+    """``("mif", why)`` when a file or folder name of ``paths`` says MRI, CT, PET or SPECT, else ``("ivf", why)``."""
+    for path in paths:
+        p = Path(path)
+        for part in [p.stem, *(q.name for q in p.parents)][:4]:
+            tokens = {t for t in re.split(r"[^a-z0-9]+", part.lower()) if t}
+            found = tokens & MEDICAL_TOKENS
+            if found:
+                return "mif", f"'{part}' names {'/'.join(sorted(found)).upper()}"
+    return "ivf", "no MRI/CT/PET/SPECT in the file or folder names"

@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from .common import add_derun_options
+
 __all__ = ["add_parser", "run"]
 
 
@@ -15,8 +17,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "demo", help="fuse a built-in synthetic IR/VIS scene and write the result and a figure",
         description="Fuse a procedurally generated infrared/visible scene (the visible image noisy) "
-                    "with the HIFM solver and the pretrained DeRUN network, and write the sources, "
-                    "the anchor, the fused images and a figure with the convergence curve into OUTPUT.")
+                    "with the HIFM solver and the DeRUN network (the shipped weights, or --weights), and "
+                    "write the sources, the anchor, the fused images and a figure with the convergence "
+                    "curve into OUTPUT.")
     p.add_argument("-o", "--output", default="demo_out", help="output folder (default: demo_out)")
     p.add_argument("--iters", type=int, default=200, help="ADMM iterations (default 200)")
     p.add_argument("--noise", type=float, default=0.04,
@@ -25,6 +28,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--width", type=int, default=320)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-derun", action="store_true", help="skip the DeRUN network (needs torch)")
+    add_derun_options(p, guess="ivf (the scene is infrared-visible)")
     p.set_defaults(func=run)
     return p
 
@@ -56,9 +60,11 @@ def run(args: argparse.Namespace) -> int:
         except ImportError as exc:
             print(f"DeRUN skipped ({exc}); install the 'net' extra for it")
         else:
-            derun = fuse_derun(ir32, vis32, task="ivf")
+            task = args.task or "ivf"
+            derun = fuse_derun(ir32, vis32, task=task, weights=args.weights, device=args.device)
             paths["derun"] = write_image(out / "demo_fused_derun.png", derun)
-            images.append(("DeRUN (pretrained ivf)", derun))
+            label = f"DeRUN ({Path(args.weights).stem})" if args.weights else f"DeRUN (shipped {task})"
+            images.append((label, derun))
     fig = demo_figure(images, info.history.as_dict(), out / "demo_figure.png")
     print(f"noise estimate σ̂ = {info.sigma_noise:.4f}, threshold t = λ/ρ = {info.threshold:.4f}")
     print(f"{info.iterations} iterations in {info.seconds:.2f} s ({info.engine} engine, {info.fft} FFT)")

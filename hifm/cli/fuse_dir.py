@@ -15,7 +15,15 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from .common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, print_error, sigterm_as_interrupt
+from .common import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    add_derun_options,
+    check_derun_options,
+    print_error,
+    sigterm_as_interrupt,
+)
 
 __all__ = ["add_parser", "run", "build_parser", "main"]
 
@@ -46,8 +54,11 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
 
     parser.add_argument("root", help="data set root holding ir/ and vi/ (or infrared/visible, MRI/CT, ...)")
     parser.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="output folder (created if needed)")
-    parser.add_argument("--method", choices=["anchor", "hifm"], default="hifm", help="fusion method (default hifm)")
-    parser.add_argument("--iters", type=int, default=None, help="ADMM iterations for --method hifm (default: 200)")
+    parser.add_argument("--method", choices=["anchor", "hifm", "derun"], default="hifm",
+                        help="anchor, hifm (the ADMM solver, default) or derun (the unrolled network, loaded once "
+                             "per worker process)")
+    parser.add_argument("--iters", type=int, default=None, metavar="N",
+                        help="ADMM iterations for --method hifm (default: 200)")
     parser.add_argument("--workers", type=int, default=None,
                         help="parallel processes (default: the number of CPUs); 0 runs in this process")
     parser.add_argument("--resume", action="store_true",
@@ -62,6 +73,7 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="run on Dask: 'local' starts a LocalCluster with --workers processes; "
                              "an address such as tcp://host:8786 uses an existing scheduler")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_derun_options(parser, guess="mif for a medical layout (mri/ + ct/, pet/ or spect/), else ivf")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -73,7 +85,10 @@ def run(args: argparse.Namespace) -> int:
 
     workers = args.workers if args.workers is not None else (os.cpu_count() or 1)
     try:
+        check_derun_options(args)
+        derun = {"task": args.task, "weights": args.weights, "device": args.device} if args.method == "derun" else {}
         settings = FuseSettings(
+            **derun,
             method=args.method,
             iters=args.iters,
             resize=args.resize,
