@@ -245,6 +245,7 @@ def _fuse_and_write(task: PairTask) -> dict[str, Any]:
     ir, resized = _match_sizes(ir, vis, ir_path, vis_path, settings.resize)
     fused = api.fuse(ir, vis, method=settings.method, **settings.fuse_options())
     out = Path(task.output)
+    out.parent.mkdir(parents=True, exist_ok=True)  # a nested pair keeps its relative path
     write_image(out, fused, bit_depth=16 if np.issubdtype(fused.dtype, np.floating) else None)
     if np.issubdtype(fused.dtype, np.floating):
         notes.append("float result stored with 16 bits per sample")
@@ -509,6 +510,9 @@ def fuse_dir(
     dask: str | None = None,
     progress: bool = True,
     log: Callable[[str], None] | None = None,
+    ir_dir: str | os.PathLike[str] | None = None,
+    vis_dir: str | os.PathLike[str] | None = None,
+    recursive: bool = False,
 ) -> BatchReport:
     """Fuse every pair of the data set ``root`` into ``outdir``.
 
@@ -524,6 +528,9 @@ def fuse_dir(
             with ``workers`` worker processes) or a scheduler address (``tcp://host:8786``).
         progress: show a tqdm bar (pairs/s, ETA) on stderr.
         log: called with each one-line message (skips, failures); default: print to stderr.
+        ir_dir, vis_dir: the two modality folders, when their names are not the usual ones.
+        recursive: pair files in sub-folders too (see :func:`hifm.datasets.find_pairs`);
+            an output keeps its pair's relative path (``OUTDIR/day/01.png``).
 
     Returns:
         A :class:`BatchReport`; the report file is written before returning.
@@ -536,7 +543,7 @@ def fuse_dir(
     settings = settings or FuseSettings()
     log = log or _print_err
     started = time.perf_counter()
-    pairset = find_pairs(root)
+    pairset = find_pairs(root, a_dir=ir_dir, b_dir=vis_dir, recursive=recursive)
     if settings.method == "derun":
         settings = _resolve_derun(settings, pairset, log)
     out = _prepare_outdir(Path(outdir), pairset)
@@ -563,6 +570,9 @@ def _resolve_derun(settings: FuseSettings, pairset: PairSet, log: Callable[[str]
     import dataclasses
 
     if settings.task is None and settings.weights is None:
+        if pairset.kind == "mixed":
+            raise BatchError(f"'{pairset.root}' holds both medical and infrared-visible sets ({pairset.layout}); "
+                             "pass --task ivf or --task mif")
         task = "mif" if pairset.kind == "medical" else "ivf"
         settings = dataclasses.replace(settings, task=task)
         log(f"DeRUN: the shipped '{task}' weights ({pairset.kind} layout {pairset.layout}; --task to choose)")
