@@ -100,6 +100,10 @@ class FuseSettings:
         weights: ``"derun"`` only: a weights JSON (overrides ``task``); its recorded sha256 is
             part of :meth:`key`, so ``--resume`` redoes pairs fused with other weights.
         device: ``"derun"`` only: ``"cpu"``, ``"cuda"`` or ``"cuda:N"`` (not part of :meth:`key`).
+        ir_range: ``(lo, hi)``: stretch the infrared samples from this range (stored units) to
+            the full range (:func:`hifm.thermal.stretch_ir`).
+        stretch: without ``ir_range``, detect the bit depth a 16-bit infrared image uses
+            (e.g. 14 bits) and stretch it to the full range.
         resize: when the sources differ in size, resize the infrared image to the
             visible size (bilinear, anti-aliased when shrinking) instead of skipping.
         max_pixels: refuse images with more pixels (decompression-bomb guard);
@@ -116,8 +120,15 @@ class FuseSettings:
     task: str | None = None
     weights: str | None = None
     device: str = "cpu"
+    ir_range: tuple[float, float] | None = None
+    stretch: bool = True
 
     def __post_init__(self) -> None:
+        if self.ir_range is not None:
+            lo, hi = (float(v) for v in self.ir_range)
+            if not hi > lo:
+                raise InputError(f"ir_range needs lo < hi, got {lo:g} {hi:g}")
+            object.__setattr__(self, "ir_range", (lo, hi))
         if self.method not in METHODS:
             raise InputError(f"unknown method {self.method!r}; choose one of {', '.join(METHODS)}")
         if self.method != "derun" and (self.task is not None or self.weights is not None or self.device != "cpu"):
@@ -150,6 +161,8 @@ class FuseSettings:
             "options": options,
             "resize": self.resize,
             "format": self.out_format,
+            "ir_range": list(self.ir_range) if self.ir_range else None,
+            "stretch": self.stretch,
             "hifm_version": __version__,
         }
 
@@ -242,6 +255,7 @@ def _fuse_and_write(task: PairTask) -> dict[str, Any]:
     notes: list[str] = []
     ir = _load(ir_path, settings.max_pixels, notes, "ir")
     vis = _load(vis_path, settings.max_pixels, notes, "vis")
+    ir = _thermal(ir, ir_path, settings, notes)
     ir, resized = _match_sizes(ir, vis, ir_path, vis_path, settings.resize)
     fused = api.fuse(ir, vis, method=settings.method, **settings.fuse_options())
     out = Path(task.output)
@@ -275,6 +289,19 @@ def _load(path: Path, max_pixels: int | None, notes: list[str], role: str) -> np
         if bad:
             raise _Skip(f"cannot fuse '{path}': {bad} pixel value(s) are NaN or infinite")
     return image
+
+
+def _thermal(ir: np.ndarray, path: Path, settings: FuseSettings, notes: list[str]) -> np.ndarray:
+    """The infrared image stretched as ``settings`` say (:mod:`hifm.thermal`), with notes on what happened."""
+    from .thermal import pseudo_colour_warning, stretch_ir
+
+    ir, info = stretch_ir(ir, settings.ir_range, auto=settings.stretch)
+    if info.stretched:
+        notes.append(info.describe(path.name))
+    warning = pseudo_colour_warning(ir, path.name)
+    if warning:
+        notes.append(warning)
+    return ir
 
 
 def _conversion_notes(path: Path, image: np.ndarray) -> list[str]:

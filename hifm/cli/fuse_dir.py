@@ -20,6 +20,7 @@ from .common import (
     EXIT_INTERRUPTED,
     EXIT_USAGE,
     add_derun_options,
+    add_thermal_options,
     check_derun_options,
     print_error,
     sigterm_as_interrupt,
@@ -81,6 +82,7 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
                              "an address such as tcp://host:8786 uses an existing scheduler")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     add_derun_options(parser, guess="mif for a medical layout (mri/ + ct/, pet/ or spect/), else ivf")
+    add_thermal_options(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -101,6 +103,8 @@ def run(args: argparse.Namespace) -> int:
             resize=args.resize,
             max_pixels=args.max_pixels or None,
             out_format=args.out_format,
+            ir_range=tuple(args.ir_range) if args.ir_range else None,
+            stretch=not args.no_stretch,
         )
         with sigterm_as_interrupt():
             report = fuse_dir(
