@@ -1,4 +1,4 @@
-"""Training DeRUN (DESIGN §7.2): ``python -m unrolled.train`` and ``hifm train``.
+"""Training DeRUN (docs/training.md): ``python -m unrolled.train`` and ``hifm train``.
 
 One run = a JSON configuration (:class:`TrainConfig`; every field can be overridden
 by a flag) and an output folder holding
