@@ -119,7 +119,7 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
     model, meta = trainer.load_checkpoint_model(final)
     model.eval()
     ev = job["eval"]
-    samples = common.load_dataset("roadscene-test", max_pairs=ev["pairs"], crop=ev["crop"])
+    samples = common.load_dataset(ev["dataset"], max_pairs=ev["pairs"], crop=ev["crop"])
     values = []
     for s in samples:
         fused = fuse_derun(s.ir, s.vis, weights=model, device=ev["device"])
@@ -129,7 +129,8 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
 
 
 def quick_training_data(work: Path, pairs: int = 2) -> Path:
-    """A tiny paired folder (``pairs`` RoadScene-train pairs copied into ``work/data``) for ``--quick``."""
+    """A tiny paired folder (``pairs`` RoadScene-train pairs, or shipped samples in a fresh clone, copied into
+    ``work/data``) for ``--quick``."""
     import shutil
 
     from hifm.datasets import find_pairs
@@ -137,15 +138,17 @@ def quick_training_data(work: Path, pairs: int = 2) -> Path:
     root = work / "data"
     for sub in ("ir", "vi"):
         (root / sub).mkdir(parents=True, exist_ok=True)
-    for p in list(find_pairs(common.DATA_ROOT / "roadscene-train"))[:pairs]:
+    source = common.DATASETS[common.available_datasets(["roadscene-train"], True)[0]].root
+    for p in list(find_pairs(source))[:pairs]:
         shutil.copy2(p.ir_path, root / "ir" / p.ir_path.name)
         shutil.copy2(p.vis_path, root / "vi" / p.vis_path.name)
     return root
 
 
-def reference_rows(pairs: int, crop: int | None, metrics: Sequence[str], iters: int) -> dict[str, dict[str, float]]:
+def reference_rows(pairs: int, crop: int | None, metrics: Sequence[str], iters: int,
+                   dataset: str = "roadscene-test") -> dict[str, dict[str, float]]:
     """hifm.solve and the untrained DeRUN (trainer's initial network) on the evaluation pairs."""
-    samples = common.load_dataset("roadscene-test", max_pairs=pairs, crop=crop)
+    samples = common.load_dataset(dataset, max_pairs=pairs, crop=crop)
     methods = [common.hifm_method(iters, name=f"hifm.solve ({iters} it.)")]
     models = common.derun_models("ivf")
     if models.init is not None:
@@ -158,7 +161,8 @@ def train_all(variants: dict[str, dict[str, Any]], seeds: Sequence[int], work: P
               crop: int, eval_pairs: int, eval_crop: int | None, args: Any) -> tuple[list[dict[str, Any]], float]:
     """Train and evaluate every variant for every seed (``args.jobs`` processes); returns the results and seconds."""
     train_root = quick_training_data(work) if quick else common.DATA_ROOT / "roadscene-train"
-    eval_spec = {"pairs": eval_pairs, "crop": eval_crop, "device": args.device, "metrics": list(METRICS)}
+    eval_spec = {"pairs": eval_pairs, "crop": eval_crop, "device": args.device, "metrics": list(METRICS),
+                 "dataset": common.available_datasets(["roadscene-test"], quick)[0]}
     jobs = []
     for k, v in variants.items():
         for seed in seeds:
@@ -282,7 +286,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         device = args.device
         done, elapsed = train_all(variants, seeds, work, q, steps, batch, crop, eval_pairs, eval_crop, args)
-        refs = reference_rows(eval_pairs, eval_crop, METRICS, 20 if q else 200)
+        refs = reference_rows(eval_pairs, eval_crop, METRICS, 20 if q else 200,
+                              common.available_datasets(["roadscene-test"], q)[0])
         summary = {"command": common.command_line(NAME, argv), "machine": common.machine_line(), "elapsed": elapsed,
                    "settings": {"steps": steps, "batch": batch, "crop": crop, "seeds": seeds, "eval_pairs": eval_pairs,
                                 "eval_crop": eval_crop, "device": device},

@@ -128,7 +128,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-cache", action="store_true", help="recompute the published VIFB methods' metrics")
     args = parser.parse_args(argv)
     q = args.quick
-    datasets = args.datasets or (["mri-ct", "vifb-dev"] if q else list(DATASETS))
+    datasets = common.available_datasets(args.datasets or (["mri-ct", "vifb-dev"] if q else list(DATASETS)), q)
     crop = args.crop if args.crop is not None else (96 if q else None)
     iters = 20 if q else args.iters
     metrics = args.metrics

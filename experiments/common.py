@@ -2,8 +2,10 @@
 
 What lives here:
 
-* **data**: :data:`DATASETS` (the folders of ``../shared/data``), :func:`load_dataset`
-  (pairs as stored on disk, optionally a spread subset and centre crops);
+* **data**: :data:`DATASETS` (the full data sets under :data:`DATA_ROOT`, and the samples
+  shipped in ``samples/``), :func:`available_datasets` (in ``--quick`` runs a missing full
+  set is replaced by its shipped stand-in, with a note), :func:`load_dataset` (pairs as
+  stored on disk, optionally a spread subset and centre crops);
 * **methods**: :class:`Method` and its constructors :func:`anchor_method`,
   :func:`hifm_method`, :func:`derun_method`; :func:`derun_models` loads DeRUN at
   initialisation and trained, or explains why it cannot (``unrolled`` or the shipped
@@ -41,7 +43,10 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 """The repository root."""
 DATA_ROOT = Path(os.environ.get("HIFM_DATA", REPO.parent / "shared" / "data"))
-"""The test images (``../shared/data``; override with the environment variable HIFM_DATA)."""
+"""The full data sets (default ``../shared/data`` next to the repository; override with the
+environment variable HIFM_DATA; layout in docs/data.md)."""
+SAMPLES_ROOT = REPO / "samples"
+"""The sample pairs shipped with the repository (samples/README.md)."""
 DOCS_OUT = REPO / "docs" / "experiments"
 """Default parent folder of the scripts' outputs."""
 CACHE_DIR = REPO / "runs" / "experiments-cache"
@@ -54,14 +59,15 @@ STANDARD_METRICS: tuple[str, ...] = ("EN", "SD", "SF", "AG", "MI", "SCD", "VIF",
 # ----------------------------------------------------------------------------- data sets
 @dataclass(frozen=True)
 class DatasetInfo:
-    """One paired folder of ``../shared/data``.
+    """One paired folder: a full data set under :data:`DATA_ROOT` or a shipped sample set.
 
     Attributes:
         key: short name used on the command line (``tno``, ``mri-ct``...).
-        folder: folder name under :data:`DATA_ROOT`.
+        folder: folder name under :data:`DATA_ROOT` (or under :data:`SAMPLES_ROOT`).
         title: name in tables and figures.
         kind: ``"ivf"`` (infrared–visible) or ``"mif"`` (medical).
         protocol: the metrics protocol (``"gray"`` or ``"vifb"``).
+        shipped: the folder is under :data:`SAMPLES_ROOT` (always present).
     """
 
     key: str
@@ -69,10 +75,11 @@ class DatasetInfo:
     title: str
     kind: str
     protocol: str = "gray"
+    shipped: bool = False
 
     @property
     def root(self) -> Path:
-        return DATA_ROOT / self.folder
+        return (SAMPLES_ROOT if self.shipped else DATA_ROOT) / self.folder
 
 
 DATASETS: dict[str, DatasetInfo] = {
@@ -80,12 +87,59 @@ DATASETS: dict[str, DatasetInfo] = {
     for d in (
         DatasetInfo("tno", "tno", "TNO", "ivf"),
         DatasetInfo("roadscene-test", "roadscene-test", "RoadScene-test", "ivf"),
+        DatasetInfo("roadscene-train", "roadscene-train", "RoadScene-train", "ivf"),
         DatasetInfo("mri-ct", "mri-ct", "MRI-CT", "mif"),
         DatasetInfo("mri-pet", "mri-pet", "MRI-PET", "mif"),
         DatasetInfo("mri-spect", "mri-spect", "MRI-SPECT", "mif"),
         DatasetInfo("vifb-dev", "vifb-dev", "VIFB-dev", "ivf", "vifb"),
+        DatasetInfo("tno-samples", "tno", "TNO samples", "ivf", shipped=True),
+        DatasetInfo("mri-ct-synthetic", "synthetic/mri-ct", "MRI-CT synthetic", "mif", shipped=True),
+        DatasetInfo("mri-pet-synthetic", "synthetic/mri-pet", "MRI-PET synthetic", "mif", shipped=True),
     )
 }
+
+STAND_INS: dict[str, str] = {
+    "tno": "tno-samples",
+    "roadscene-test": "tno-samples",
+    "roadscene-train": "tno-samples",
+    "mri-ct": "mri-ct-synthetic",
+    "mri-pet": "mri-pet-synthetic",
+    "mri-spect": "mri-pet-synthetic",
+}
+"""The shipped sample set a ``--quick`` run uses when a full data set is missing (VIFB-dev has none)."""
+
+DATA_NOTES: list[str] = []
+"""Notes of :func:`available_datasets` about substituted or dropped data sets (for the reports)."""
+
+
+def available_datasets(keys: Sequence[str], quick: bool) -> list[str]:
+    """``keys`` with each missing full data set replaced by its shipped stand-in (``quick`` only).
+
+    A ``--quick`` run (a smoke test) must work in a fresh clone: a missing full set is replaced
+    by :data:`STAND_INS` (or dropped when it has none, e.g. VIFB-dev), and a note saying so is
+    printed and kept in :data:`DATA_NOTES`. A full run needs the real data.
+
+    Raises:
+        SystemExit: a full run and a data set is missing (one line naming the folder and HIFM_DATA).
+    """
+    out: list[str] = []
+    for key in keys:
+        info = DATASETS[key]
+        use = key
+        if not info.root.is_dir():
+            if not quick:  # one line, no traceback: the script cannot run without its data
+                raise SystemExit(f"error: data set {key!r}: folder {info.root} not found; set HIFM_DATA to the "
+                                 "folder that holds the full data sets (docs/data.md) or run with --quick")
+            use = STAND_INS.get(key)
+            note = (f"{info.title}: not found at {info.root}; " + (
+                f"using the shipped {DATASETS[use].title} ({DATASETS[use].root.relative_to(REPO)}) instead"
+                if use else "left out (no shipped stand-in)"))
+            if note not in DATA_NOTES:
+                DATA_NOTES.append(note)
+                print(f"note: {note}", flush=True)
+        if use and use not in out:
+            out.append(use)
+    return out
 
 
 @dataclass
@@ -154,7 +208,8 @@ def load_dataset(
 
     info = DATASETS[key]
     if not info.root.is_dir():
-        raise FileNotFoundError(f"data set {key!r}: folder {info.root} not found (set HIFM_DATA to the data root)")
+        raise FileNotFoundError(f"data set {key!r}: folder {info.root} not found (set HIFM_DATA to the data root; "
+                                "docs/data.md)")
     pairs = list(find_pairs(info.root))
     if names is not None:
         by_name = {p.name: p for p in pairs}
@@ -599,9 +654,11 @@ class Report:
         self._emit(f"![{caption}]({rel})\n\n*{caption}*")
 
     def write(self, name: str = "results.md") -> Path:
-        """Write the document (with the elapsed time) to ``out/name``; returns the path."""
+        """Write the document (with the elapsed time and any data notes) to ``out/name``; returns the path."""
         elapsed = time.perf_counter() - self.t0
         self.parts.insert(3, f"Run time: {elapsed:.0f} s.\n")
+        if DATA_NOTES:
+            self.parts.insert(4, "Data: " + "; ".join(DATA_NOTES) + ".\n")
         path = self.out / name
         path.write_text("\n".join(self.parts))
         print(f"wrote {path}", flush=True)
@@ -689,7 +746,11 @@ def textured_window(img: np.ndarray, size: int) -> tuple[int, int]:
 
 # --------------------------------------------------------------------------- command line
 def base_parser(name: str, description: str) -> argparse.ArgumentParser:
-    """A parser with ``--out`` (default ``docs/experiments/<name>``), ``--quick`` and ``--threads``."""
+    """A parser with ``--out`` (default ``docs/experiments/<name>``), ``--quick`` and ``--threads``.
+
+    Called once at the start of each script's ``main``, so it also starts a new :data:`DATA_NOTES`.
+    """
+    DATA_NOTES.clear()
     p = argparse.ArgumentParser(prog=f"python experiments/{name}.py", description=description,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", type=Path, default=None,

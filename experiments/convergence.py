@@ -294,6 +294,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=list(common.DATASETS))
     args = parser.parse_args(argv)
     q = args.quick
+    args.datasets = common.available_datasets(args.datasets, q)
     iters = args.iters or (20 if q else 200)
     ref_iters = max(args.ref_iters or (40 if q else 600), iters)
     n_pairs = args.pairs or (1 if q else 2)

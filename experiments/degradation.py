@@ -229,10 +229,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     method_names = [m.name for m in methods]
     conds = conditions()
 
-    samples = common.load_dataset("roadscene-test", max_pairs=n_road, crop=crop) if n_road else []
+    road, tno = (common.available_datasets([key], q)[0] for key in ("roadscene-test", "tno"))
+    samples = common.load_dataset(road, max_pairs=n_road, crop=crop) if n_road else []
     if n_tno:
-        samples += common.load_dataset("tno", max_pairs=n_tno, crop=crop)
-    fog_sample = common.load_dataset("roadscene-test", names=[args.fog_pair], crop=crop)[0] if not q else samples[0]
+        samples += common.load_dataset(tno, max_pairs=n_tno, crop=crop)
+    fog_sample = common.load_dataset(road, names=[args.fog_pair], crop=crop)[0] if not q else samples[0]
 
     if args.figure_only:
         fog_figure(fog_sample, methods, conds, out)

@@ -109,7 +109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--metrics", nargs="+", default=list(common.STANDARD_METRICS))
     args = parser.parse_args(argv)
     q = args.quick
-    datasets = args.datasets or (["tno", "mri-ct"] if q else list(DATASETS))
+    datasets = common.available_datasets(args.datasets or (["tno", "mri-ct"] if q else list(DATASETS)), q)
     max_pairs = args.max_pairs or (1 if q else 6)
     crop = args.crop if args.crop is not None else (96 if q else None)
     iters = [min(n, 10) for n in args.iters] if q else args.iters
@@ -128,7 +128,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for ds in datasets:
         info = common.DATASETS[ds]
         names = None
-        if info.kind == "mif":
+        if info.kind == "mif" and not info.shipped:
             held = common.heldout_names(ds)
             if held:
                 names = [held[i] for i in common.spread_indices(len(held), max_pairs)]

@@ -73,7 +73,8 @@ MANIFEST_NAME = "manifest.jsonl"
 REPORT_NAME = "skipped.csv"
 """File name of the report of skipped/failed pairs and unpaired files."""
 LOCK_NAME = ".hifm-fuse-dir.lock"
-METHODS = ("anchor", "hifm")
+METHODS = ("anchor", "hifm", "derun")
+TASKS = ("ivf", "mif")
 DASK_CONNECT_TIMEOUT = "20s"
 """How long :func:`fuse_dir` waits for a Dask scheduler."""
 FORMATS = ("png", "tif", "same")
@@ -92,8 +93,17 @@ class FuseSettings:
     """Everything that decides how a pair is fused and stored.
 
     Attributes:
-        method: ``"anchor"`` or ``"hifm"`` (passed to :func:`hifm.api.fuse`).
+        method: ``"anchor"``, ``"hifm"`` or ``"derun"`` (passed to :func:`hifm.api.fuse`).
         iters: ADMM iterations for ``"hifm"`` (``None``: the solver's default).
+        task: ``"derun"`` only: the shipped weights, ``"ivf"`` or ``"mif"`` (``None``: chosen
+            by :func:`fuse_dir` from the data set's layout, medical → ``"mif"``).
+        weights: ``"derun"`` only: a weights JSON (overrides ``task``); its recorded sha256 is
+            part of :meth:`key`, so ``--resume`` redoes pairs fused with other weights.
+        device: ``"derun"`` only: ``"cpu"``, ``"cuda"`` or ``"cuda:N"`` (not part of :meth:`key`).
+        ir_range: ``(lo, hi)``: stretch the infrared samples from this range (stored units) to
+            the full range (:func:`hifm.thermal.stretch_ir`).
+        stretch: without ``ir_range``, detect the bit depth a 16-bit infrared image uses
+            (e.g. 14 bits) and stretch it to the full range.
         resize: when the sources differ in size, resize the infrared image to the
             visible size (bilinear, anti-aliased when shrinking) instead of skipping.
         max_pixels: refuse images with more pixels (decompression-bomb guard);
@@ -107,10 +117,26 @@ class FuseSettings:
     resize: bool = False
     max_pixels: int | None = DEFAULT_MAX_PIXELS
     out_format: str = "png"
+    task: str | None = None
+    weights: str | None = None
+    device: str = "cpu"
+    ir_range: tuple[float, float] | None = None
+    stretch: bool = True
 
     def __post_init__(self) -> None:
+        if self.ir_range is not None:
+            lo, hi = (float(v) for v in self.ir_range)
+            if not hi > lo:
+                raise InputError(f"ir_range needs lo < hi, got {lo:g} {hi:g}")
+            object.__setattr__(self, "ir_range", (lo, hi))
         if self.method not in METHODS:
             raise InputError(f"unknown method {self.method!r}; choose one of {', '.join(METHODS)}")
+        if self.method != "derun" and (self.task is not None or self.weights is not None or self.device != "cpu"):
+            raise InputError("task, weights and device apply to method 'derun' only")
+        if self.task is not None and self.task not in TASKS:
+            raise InputError(f"unknown task {self.task!r}; choose one of {', '.join(TASKS)}")
+        if self.weights is not None:
+            object.__setattr__(self, "weights", str(Path(self.weights).resolve()))
         if self.out_format not in FORMATS:
             raise InputError(f"unknown output format {self.out_format!r}; choose one of {', '.join(FORMATS)}")
         if self.iters is not None and (self.method != "hifm" or self.iters < 0):
@@ -120,15 +146,23 @@ class FuseSettings:
 
     def fuse_options(self) -> dict[str, Any]:
         """Keyword arguments for :func:`hifm.api.fuse` besides ``method``."""
+        if self.method == "derun":
+            which = {"weights": self.weights} if self.weights else {"task": self.task or "ivf"}
+            return {**which, "device": self.device}
         return {} if self.iters is None else {"iters": int(self.iters)}
 
     def key(self) -> dict[str, Any]:
         """The settings an output depends on (compared on resume)."""
+        options = self.fuse_options()
+        if self.method == "derun":
+            options = {"task": self.task or "ivf"} if not self.weights else {"weights_sha256": _weights_digest(self.weights)}
         return {
             "method": self.method,
-            "options": self.fuse_options(),
+            "options": options,
             "resize": self.resize,
             "format": self.out_format,
+            "ir_range": list(self.ir_range) if self.ir_range else None,
+            "stretch": self.stretch,
             "hifm_version": __version__,
         }
 
@@ -140,6 +174,14 @@ class FuseSettings:
         """The output file name of ``pair``: its stem plus the format's extension."""
         suffix = _FORMAT_SUFFIX.get(self.out_format) or pair.vis_path.suffix.lower()
         return pair.name + suffix
+
+
+def _weights_digest(path: str) -> str | None:
+    """The sha256 a DeRUN weights JSON records for its tensors (None when unreadable: loading will say why)."""
+    try:
+        return str(json.loads(Path(path).read_text())["sha256"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 @dataclass(frozen=True)
@@ -213,9 +255,11 @@ def _fuse_and_write(task: PairTask) -> dict[str, Any]:
     notes: list[str] = []
     ir = _load(ir_path, settings.max_pixels, notes, "ir")
     vis = _load(vis_path, settings.max_pixels, notes, "vis")
+    ir = _thermal(ir, ir_path, settings, notes)
     ir, resized = _match_sizes(ir, vis, ir_path, vis_path, settings.resize)
     fused = api.fuse(ir, vis, method=settings.method, **settings.fuse_options())
     out = Path(task.output)
+    out.parent.mkdir(parents=True, exist_ok=True)  # a nested pair keeps its relative path
     write_image(out, fused, bit_depth=16 if np.issubdtype(fused.dtype, np.floating) else None)
     if np.issubdtype(fused.dtype, np.floating):
         notes.append("float result stored with 16 bits per sample")
@@ -245,6 +289,19 @@ def _load(path: Path, max_pixels: int | None, notes: list[str], role: str) -> np
         if bad:
             raise _Skip(f"cannot fuse '{path}': {bad} pixel value(s) are NaN or infinite")
     return image
+
+
+def _thermal(ir: np.ndarray, path: Path, settings: FuseSettings, notes: list[str]) -> np.ndarray:
+    """The infrared image stretched as ``settings`` say (:mod:`hifm.thermal`), with notes on what happened."""
+    from .thermal import pseudo_colour_warning, stretch_ir
+
+    ir, info = stretch_ir(ir, settings.ir_range, auto=settings.stretch)
+    if info.stretched:
+        notes.append(info.describe(path.name))
+    warning = pseudo_colour_warning(ir, path.name)
+    if warning:
+        notes.append(warning)
+    return ir
 
 
 def _conversion_notes(path: Path, image: np.ndarray) -> list[str]:
@@ -480,6 +537,9 @@ def fuse_dir(
     dask: str | None = None,
     progress: bool = True,
     log: Callable[[str], None] | None = None,
+    ir_dir: str | os.PathLike[str] | None = None,
+    vis_dir: str | os.PathLike[str] | None = None,
+    recursive: bool = False,
 ) -> BatchReport:
     """Fuse every pair of the data set ``root`` into ``outdir``.
 
@@ -495,6 +555,9 @@ def fuse_dir(
             with ``workers`` worker processes) or a scheduler address (``tcp://host:8786``).
         progress: show a tqdm bar (pairs/s, ETA) on stderr.
         log: called with each one-line message (skips, failures); default: print to stderr.
+        ir_dir, vis_dir: the two modality folders, when their names are not the usual ones.
+        recursive: pair files in sub-folders too (see :func:`hifm.datasets.find_pairs`);
+            an output keeps its pair's relative path (``OUTDIR/day/01.png``).
 
     Returns:
         A :class:`BatchReport`; the report file is written before returning.
@@ -507,7 +570,9 @@ def fuse_dir(
     settings = settings or FuseSettings()
     log = log or _print_err
     started = time.perf_counter()
-    pairset = find_pairs(root)
+    pairset = find_pairs(root, a_dir=ir_dir, b_dir=vis_dir, recursive=recursive)
+    if settings.method == "derun":
+        settings = _resolve_derun(settings, pairset, log)
     out = _prepare_outdir(Path(outdir), pairset)
     report = BatchReport(out, out / MANIFEST_NAME, out / REPORT_NAME, total=len(pairset))
     with _locked(out), contextlib.closing(Manifest(report.manifest)) as manifest:
@@ -516,11 +581,50 @@ def fuse_dir(
         tasks = _plan(pairset, out, settings, previous, report)
         manifest.append(_run_header(pairset, out, settings, workers, resume, dask, len(tasks), report))
         _record_input_problems(pairset, manifest, report, log)
-        with _executor(workers, dask) as (executor, slots):
+        with _executor(workers, dask, settings) as (executor, slots):
             _execute(executor, tasks, manifest, report, log, progress, window=lambda: 2 * slots())
         report.seconds = time.perf_counter() - started
         write_report(report)
     return report
+
+
+def _resolve_derun(settings: FuseSettings, pairset: PairSet, log: Callable[[str], None]) -> FuseSettings:
+    """Choose the task from the layout when neither task nor weights is given; load the network once here.
+
+    Loading it in this process first turns a bad weights file (missing, a training checkpoint,
+    a sha256 mismatch) into one :class:`BatchError` before any worker starts.
+    """
+    import dataclasses
+
+    if settings.task is None and settings.weights is None:
+        if pairset.kind == "mixed":
+            raise BatchError(f"'{pairset.root}' holds both medical and infrared-visible sets ({pairset.layout}); "
+                             "pass --task ivf or --task mif")
+        task = "mif" if pairset.kind == "medical" else "ivf"
+        settings = dataclasses.replace(settings, task=task)
+        log(f"DeRUN: the shipped '{task}' weights ({pairset.kind} layout {pairset.layout}; --task to choose)")
+    try:
+        from unrolled.inference import get_model
+    except ImportError as exc:
+        raise BatchError(f"method 'derun' needs torch and the unrolled package ({exc})") from None
+    try:
+        get_model(settings.task, settings.weights, settings.device)
+    except (ValueError, OSError) as exc:
+        raise BatchError(_one_line(exc)) from None
+    return settings
+
+
+def _worker_init(threads: int, settings: FuseSettings | None) -> None:
+    """Start of each pool process: ``threads`` BLAS/OpenMP/torch threads; DeRUN's network loaded once."""
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[name] = str(threads)
+    if settings is not None and settings.method == "derun":
+        import torch
+
+        from unrolled.inference import get_model
+
+        torch.set_num_threads(threads)
+        get_model(settings.task, settings.weights, settings.device)  # cached for every pair of this process
 
 
 def _print_err(message: str) -> None:
@@ -640,8 +744,13 @@ def _executor_name(workers: int, dask: str | None) -> str:
 
 
 @contextlib.contextmanager
-def _executor(workers: int, dask: str | None) -> Iterator[tuple[cf.Executor, Callable[[], int]]]:
-    """An executor for :func:`run_pair` (inline, spawned processes or Dask) and a function giving its slots."""
+def _executor(
+    workers: int, dask: str | None, settings: FuseSettings | None = None
+) -> Iterator[tuple[cf.Executor, Callable[[], int]]]:
+    """An executor for :func:`run_pair` (inline, spawned processes or Dask) and a function giving its slots.
+
+    Pool processes share the CPUs (``cpu_count // workers`` threads each) and load DeRUN once each.
+    """
     if workers < 0 or (dask == "local" and workers == 0):
         raise BatchError(f"workers must be >= 1 with a Dask local cluster and >= 0 otherwise, got {workers}")
     if dask:
@@ -650,7 +759,9 @@ def _executor(workers: int, dask: str | None) -> Iterator[tuple[cf.Executor, Cal
     elif workers == 0:
         yield _InlineExecutor(), lambda: 1
     else:
-        pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+        threads = max(1, (os.cpu_count() or 1) // workers)
+        pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                                      initializer=_worker_init, initargs=(threads, settings))
         try:
             yield pool, lambda: workers
         finally:

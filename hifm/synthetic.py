@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-__all__ = ["synthetic_pair"]
+__all__ = ["synthetic_pair", "synthetic_medical_pair", "MEDICAL_PARTNERS"]
 
 
 def _ellipse(yy: np.ndarray, xx: np.ndarray, cy: float, cx: float, ry: float, rx: float) -> np.ndarray:
@@ -58,3 +58,88 @@ def synthetic_pair(height: int = 240, width: int = 320, seed: int = 0, noise: fl
     ir = ndimage.gaussian_filter(ir, 1.0) + 0.01 * rng.standard_normal((height, width))
     vis = vis + (noise * rng.standard_normal((height, width)) if noise > 0 else 0.0)
     return np.clip(ir, 0.0, 1.0), np.clip(vis, 0.0, 1.0)
+
+
+# ----------------------------------------------------------------------------- medical
+MEDICAL_PARTNERS = ("ct", "pet", "spect")
+
+
+def _smooth_noise(rng: np.random.Generator, shape: tuple[int, int], sigma: float) -> np.ndarray:
+    """Gaussian-filtered white noise scaled to unit standard deviation."""
+    field = ndimage.gaussian_filter(rng.standard_normal(shape), sigma)
+    return field / (field.std() + 1e-12)
+
+
+def synthetic_medical_pair(size: int = 256, seed: int = 0, partner: str = "pet") -> tuple[np.ndarray, np.ndarray]:
+    """A procedural axial head slice: ``(mri, partner)`` float64 images in [0, 1].
+
+    The phantom is a head ellipse with scalp, skull, a folded cortex (gray matter over white
+    matter, sulci from thresholded smooth noise), two ventricles and a small lesion.
+
+    * ``mri``: T1-like, ``size × size``: white matter brighter than gray matter, CSF and
+      bone dark, scalp fat bright, fine texture and a little noise.
+    * ``partner="ct"``: ``size × size`` gray: bone bright, soft tissue flat and dim.
+    * ``partner="pet"`` or ``"spect"``: ``size × size × 3`` pseudo-colour (the ``jet``
+      colour map on black): smooth, low-resolution uptake in the cortex and the lesion,
+      none outside the brain (SPECT: coarser blur and more noise).
+
+    Everything is generated from ``seed``; the same call gives the same arrays.
+    """
+    if partner not in MEDICAL_PARTNERS:
+        raise ValueError(f"partner must be one of {MEDICAL_PARTNERS}, got {partner!r}")
+    rng = np.random.default_rng(seed)
+    n = int(size)
+    yy, xx = np.mgrid[0:n, 0:n].astype(np.float64)
+    cy, cx = 0.5 * n + rng.uniform(-0.02, 0.02) * n, 0.5 * n
+    ry, rx = 0.42 * n, 0.34 * n
+    # a slightly irregular head outline: radius modulated by a few low harmonics
+    angle = np.arctan2(yy - cy, xx - cx)
+    wobble = 1.0 + sum(0.015 * rng.standard_normal() * np.cos(k * angle + rng.uniform(0, 2 * np.pi)) for k in (2, 3, 5))
+    r = np.sqrt(((yy - cy) / ry) ** 2 + ((xx - cx) / rx) ** 2) / wobble
+    head, skull_out, brain = r <= 1.0, r <= 0.93, r <= 0.86
+    scalp, skull = head & ~skull_out, skull_out & ~brain
+    # cortex: a band inside the brain edge whose inner border folds; sulci are CSF lines
+    folds = _smooth_noise(rng, (n, n), 0.025 * n)
+    white = brain & (r <= 0.62 + 0.1 * np.tanh(folds))
+    sulci = brain & ~white & (np.abs(_smooth_noise(rng, (n, n), 0.012 * n)) < 0.18)
+    ventricles = np.zeros((n, n), bool)
+    for side in (-1, 1):
+        vy, vx = cy - 0.03 * n, cx + side * 0.06 * n
+        ventricles |= (((yy - vy) / (0.11 * n)) ** 2 + ((xx - vx) / (0.035 * n)) ** 2) <= 1.0
+    ly, lx = cy + rng.uniform(-0.15, 0.15) * n, cx + rng.choice([-1, 1]) * rng.uniform(0.12, 0.2) * n
+    lesion = (((yy - ly) ** 2 + (xx - lx) ** 2) <= (0.045 * n) ** 2) & brain
+
+    texture = _smooth_noise(rng, (n, n), 1.0)
+    mri = np.zeros((n, n))
+    mri[scalp] = 0.8
+    mri[skull] = 0.12
+    mri[brain] = 0.45  # gray matter
+    mri[white] = 0.68
+    mri[sulci] = 0.15
+    mri[ventricles] = 0.1
+    mri[lesion] = 0.55
+    mri = ndimage.gaussian_filter(mri, 0.7) + brain * 0.03 * texture
+    mri = mri + 0.01 * rng.standard_normal((n, n)) * head
+
+    if partner == "ct":
+        ct = np.zeros((n, n))
+        ct[scalp] = 0.3
+        ct[skull] = 0.97
+        ct[brain] = 0.36
+        ct[white] = 0.33
+        ct[ventricles | sulci] = 0.24
+        ct[lesion] = 0.45
+        ct = ndimage.gaussian_filter(ct, 0.8) + 0.012 * rng.standard_normal((n, n)) * head
+        return np.clip(mri, 0, 1), np.clip(ct, 0, 1)
+
+    import matplotlib
+
+    cortex = brain & ~white & ~sulci
+    uptake = 0.5 * cortex + 0.25 * (white & ~ventricles) + 1.0 * lesion
+    uptake = uptake * (1.0 + 0.35 * _smooth_noise(rng, (n, n), 0.05 * n))
+    blur, grain = (0.025, 0.03) if partner == "pet" else (0.04, 0.08)
+    uptake = ndimage.gaussian_filter(np.clip(uptake, 0, None), blur * n)
+    uptake = np.clip(uptake / (uptake.max() + 1e-12) + grain * rng.standard_normal((n, n)) * (uptake > 0.05), 0, 1)
+    rgb = matplotlib.colormaps["jet"](uptake)[..., :3]
+    rgb = rgb * np.clip((uptake - 0.08) / 0.12, 0, 1)[..., None]  # black background, as in PET/SPECT atlases
+    return np.clip(mri, 0, 1), np.clip(rgb, 0, 1)

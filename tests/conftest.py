@@ -1,19 +1,34 @@
-"""Shared fixtures: the real data sets of ../shared/data (skipped when absent) and backends."""
+"""Shared fixtures: the shipped samples, the full data sets (skipped when absent) and backends.
+
+``samples/`` (in the repository) always exists; the full development data sets live in
+``../shared/data`` next to the repository, or wherever the environment variable
+``HIFM_DATA`` points (``HIFM_DATA=/nonexistent make test`` runs the suite as a fresh clone).
+"""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+REPO = Path(__file__).resolve().parents[1]
+SAMPLES = REPO / "samples"
+DATA = Path(os.environ.get("HIFM_DATA", REPO.parent / "shared" / "data"))
 
 
 def data_dir(name: str) -> Path:
-    """``../shared/data/<name>``, or skip the test with the reason."""
+    """``DATA/<name>`` (a full data set), or skip the test with the reason."""
     path = DATA / name
     if not path.is_dir():
-        pytest.skip(f"real data not available: {path} is missing (a fresh clone without ../shared)")
+        pytest.skip(f"full data set not available: {path} is missing (a fresh clone; see docs/data.md)")
+    return path
+
+
+def sample_dir(name: str) -> Path:
+    """``samples/<name>``: shipped with the repository, so a missing folder is a failure, not a skip."""
+    path = SAMPLES / name
+    assert path.is_dir(), f"shipped sample folder {path} is missing"
     return path
 
 

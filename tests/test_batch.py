@@ -1,4 +1,4 @@
-"""Tests of hifm.batch and hifm.batch_cli: resumable batch fusion and the bad-input catalogue."""
+"""Tests of hifm.batch and hifm.cli.fuse_dir: resumable batch fusion and the bad-input catalogue."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ from hifm.batch import (
     read_manifest,
     sha256_file,
 )
-from hifm.batch_cli import main as cli_main
+from hifm.cli.fuse_dir import main as cli_main
 from hifm.errors import InputError
 from hifm.io import read_image, write_image
 
@@ -144,7 +144,9 @@ def test_output_formats(dataset, tmp_path, reference, fmt, suffix):
 @pytest.mark.parametrize(
     "kwargs,pattern",
     [
-        ({"method": "derun"}, "unknown method"),
+        ({"method": "fancy"}, "unknown method"),
+        ({"method": "hifm", "task": "ivf"}, "apply to method .derun. only"),
+        ({"method": "derun", "task": "xyz"}, "unknown task"),
         ({"out_format": "gif"}, "unknown output format"),
         ({"method": "anchor", "iters": 5}, "iters applies to method 'hifm'"),
         ({"max_pixels": 0}, "max_pixels must be positive"),
@@ -227,7 +229,7 @@ def test_kill_and_resume_equals_an_uninterrupted_run(tmp_path):
     (hook / "sitecustomize.py").write_text(SLOW_HOOK)  # slows every pair in every process
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(hook), str(REPO)]), HIFM_TEST_PAIR_DELAY="0.25")
     out = tmp_path / "out"
-    cmd = [sys.executable, "-m", "hifm.batch_cli", str(root), "-o", str(out), "--method", "anchor", "--quiet"]
+    cmd = [sys.executable, "-m", "hifm.cli.fuse_dir", str(root), "-o", str(out), "--method", "anchor", "--quiet"]
     log = open(tmp_path / "killed.log", "wb")
     proc = subprocess.Popen(cmd + ["--workers", "1"], env=env, start_new_session=True, stdout=log, stderr=log)
     deadline = time.monotonic() + 60

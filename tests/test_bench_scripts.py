@@ -23,7 +23,7 @@ def _load(name: str):
 
 
 def test_solver_benchmark_quick(capsys) -> None:
-    from hifm.bench import main
+    from hifm.cli.bench import main
 
     assert main(["--quick", "--dtypes", "float32", "--fft", "scipy"]) == 0
     out = capsys.readouterr().out

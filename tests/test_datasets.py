@@ -12,7 +12,7 @@ import pytest
 from hifm.datasets import Pair, PairSet, find_pairs
 from hifm.errors import InputError, PairingError
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+from .conftest import DATA as SHARED_DATA
 
 
 def make_layout(root: Path, folders: dict[str, list[str]]) -> Path:
@@ -192,6 +192,20 @@ def test_pair_is_frozen():
     pair = Pair("a", Path("ir/a.png"), Path("vi/a.png"))
     with pytest.raises(dataclasses.FrozenInstanceError):
         pair.name = "b"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    "name,count,layout,kind",
+    [("tno", 5, "ir/vi", "ivf"), ("synthetic/mri-pet", 2, "mri/pet", "medical"),
+     ("synthetic/mri-ct", 2, "mri/ct", "medical"), ("synthetic/thermal14", 1, "ir/vi", "ivf")],
+)
+def test_shipped_sample_sets(name, count, layout, kind):
+    from .conftest import sample_dir
+
+    pairs = find_pairs(sample_dir(name))
+    assert (len(pairs), pairs.layout, pairs.kind) == (count, layout, kind)
+    assert pairs.complete
+    assert all(p.ir_path.name == p.vis_path.name for p in pairs)
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,7 @@ from PIL import Image
 from hifm.errors import HIFMError, ImageReadError, ImageWriteError, InputError
 from hifm.io import ImageFormat, from_float, read_image, to_float, write_image
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+from .conftest import DATA as SHARED_DATA
 RNG = np.random.default_rng(1234)
 
 
@@ -481,6 +481,10 @@ def test_image_format_is_frozen():
 
 
 def _shared_folder(name: str) -> Path:
+    if name.startswith("samples/"):
+        from .conftest import sample_dir
+
+        return sample_dir(name[len("samples/"):])
     folder = SHARED_DATA / name
     if not folder.is_dir():
         pytest.skip(f"shared test data not found at {folder} (the repository's sibling shared/ folder)")
@@ -489,7 +493,8 @@ def _shared_folder(name: str) -> Path:
 
 @pytest.mark.parametrize(
     "name,ir_kind,vi_kind",
-    [("tno", "gray-rgb", "gray-rgb"), ("roadscene-test", "gray", "colour"), ("mri-ct", "gray-rgb", "gray-rgb")],
+    [("samples/tno", "gray-rgb", "gray-rgb"), ("samples/synthetic/mri-pet", "gray", "colour"),
+     ("tno", "gray-rgb", "gray-rgb"), ("roadscene-test", "gray", "colour"), ("mri-ct", "gray-rgb", "gray-rgb")],
 )
 def test_read_every_shared_file(name, ir_kind, vi_kind):
     folder = _shared_folder(name)

@@ -23,7 +23,7 @@ import pytest
 
 from hifm.metrics import evaluate, get_metric
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+from .conftest import DATA
 VIFB_DEV = DATA / "vifb-dev"
 
 VIFB_NAMES = ("Avg_gradient", "Cross_entropy", "Edge_intensity", "Entropy", "Mutinf", "Psnr",

@@ -202,3 +202,30 @@ def test_cli_config_precedence_and_hifm_train_help(tmp_path, capsys):
     assert "--resume" in capsys.readouterr().out
     with pytest.raises(ValueError, match="unknown training configuration"):
         TrainConfig.from_dict({"stepz": 1})
+
+
+@pytest.mark.parametrize("task,folders", [("ivf", ["tno"]), ("mif", ["synthetic/mri-pet", "synthetic/mri-ct"])])
+def test_tiny_training_run_on_the_shipped_samples(task, folders, tmp_path):
+    """The documented fresh-clone training command (docs/training.md) on samples/: it trains and the loss is finite."""
+    from unrolled.train import main
+
+    out = tmp_path / task
+    argv = ["--task", task, "--steps", "2", "--batch", "1", "--crop", "48", "--stages", "2", "--out", str(out),
+            "--no-progress", "--threads", "1"]
+    for folder in folders:
+        argv += ["--data", str(REPO / "samples" / folder)]
+    assert main(argv) == 0
+    rows = read_log(out)
+    assert [int(r["step"]) for r in rows][-1] == 2
+    assert all(np.isfinite(float(r["loss"])) for r in rows)
+    meta = json.loads((out / "final.json").read_text())
+    assert {Path(d["root"]).name for d in meta["train_config"]["data"]} == {Path(f).name for f in folders}
+
+
+def test_training_without_data_is_one_line_error(tmp_path, capsys, monkeypatch):
+    from unrolled.train import main
+
+    monkeypatch.chdir(tmp_path)  # the preset's relative data root does not exist here
+    assert main(["--task", "ivf", "--steps", "1", "--data", str(tmp_path / "nope")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "nope" in err and "--data" in err

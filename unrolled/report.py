@@ -2,7 +2,7 @@
 
     python -m unrolled.report curves runs/ivf/log.csv docs/figures/training_ivf.png
     python -m unrolled.report evaluate --weights unrolled/weights/ivf.json \\
-        --data ../shared/data/tno ../shared/data/roadscene-test --out runs/eval_ivf.json
+        --data samples/tno --out runs/eval_ivf.json
 
 ``evaluate`` fuses every pair of each folder (the test part of a hash split with
 ``ROOT:test``) with: the anchor, ``hifm.solve`` with its defaults and N iterations (what

@@ -1,4 +1,4 @@
-"""Training DeRUN (DESIGN §7.2): ``python -m unrolled.train`` and ``hifm train``.
+"""Training DeRUN (docs/training.md): ``python -m unrolled.train`` and ``hifm train``.
 
 One run = a JSON configuration (:class:`TrainConfig`; every field can be overridden
 by a flag) and an output folder holding
@@ -56,10 +56,11 @@ __all__ = [
 ]
 
 CKPT_FORMAT = "derun-checkpoint/1"
-_DATA = "../shared/data"
+_DATA = os.environ.get("HIFM_DATA", "../shared/data")
 
-#: The configurations of the shipped weights (``--task``); data paths are relative to the
-#: repository root (run the commands from there).
+#: The configurations of the shipped weights (``--task``): the full data sets under
+#: ``$HIFM_DATA`` (default ``../shared/data``, relative to the repository root; docs/data.md).
+#: ``--data ROOT`` trains on any paired folder instead (e.g. ``samples/tno``).
 TASK_PRESETS: dict[str, dict[str, Any]] = {
     "ivf": {
         "data": [{"root": f"{_DATA}/roadscene-train", "part": "all"}],
@@ -471,7 +472,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m unrolled.train", description=__doc__.split("\n")[0])
     _add_arguments(parser)
     args = parser.parse_args(argv)
-    return run_train(args)
+    from hifm.errors import HIFMError
+
+    try:
+        return run_train(args)
+    except (HIFMError, ValueError, OSError) as exc:
+        hint = "; pass --data ROOT (e.g. samples/tno) or set HIFM_DATA (docs/data.md)" if "root" in str(exc) else ""
+        print(f"python -m unrolled.train: error: {' '.join(str(exc).split())}{hint}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -7,11 +7,18 @@ A weights file ``NAME.safetensors`` (tensors only, no pickle) comes with ``NAME.
 
 :func:`load_weights` refuses a file whose sha256 differs from the JSON's, with an
 error that names both digests.  The shipped weights live in ``unrolled/weights/``
-(:func:`load_pretrained`).
+(:func:`load_pretrained`); their digests are also recorded in ``unrolled/weights/SHA256SUMS``.
 
-Usage as a script (export the model part of a training checkpoint into the package)::
+Usage as a script::
 
-    python -m unrolled.weights export runs/ivf/final.json --name ivf
+    python -m unrolled.weights export runs/ivf/final.json --name my_ivf     # -> runs/weights/my_ivf.{json,safetensors}
+    python -m unrolled.weights export CKPT --name ivf --out DIR [--force]   # another folder; --force to overwrite
+    python -m unrolled.weights verify [WEIGHTS.json ...]                    # default: the shipped weights
+
+``export`` never writes over an existing file, and never into ``unrolled/weights/`` (the
+shipped weights), unless ``--force`` is given; a forced export into the package also
+updates ``SHA256SUMS``. ``verify`` exits with status 1 when a file does not match its
+recorded sha256 (or cannot be loaded).
 """
 from __future__ import annotations
 
@@ -38,8 +45,12 @@ __all__ = [
 ]
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+SUMS_FILE = WEIGHTS_DIR / "SHA256SUMS"
+"""``<sha256>  <file>`` for each shipped weights file (the ``sha256sum`` format)."""
 TASKS = ("ivf", "mif")
 FORMAT = "derun-weights/1"
+CHECKPOINT_FORMAT = "derun-checkpoint/1"
+DEFAULT_EXPORT_DIR = Path("runs") / "weights"
 
 
 class WeightsError(ValueError):
@@ -96,10 +107,18 @@ def load_weights(
     from safetensors.torch import load_file
 
     j = _json_path(path)
+    if j.is_dir():
+        j = _json_in_folder(j)
     if not j.is_file():
         raise WeightsError(f"weights description '{j}' not found")
     try:
         meta = json.loads(j.read_text())
+    except ValueError as exc:
+        raise WeightsError(f"'{j}' is not a DeRUN weights description ({exc})") from None
+    if isinstance(meta, dict) and meta.get("format") == CHECKPOINT_FORMAT:
+        raise WeightsError(f"'{j}' is a training checkpoint, not weights; export it with: "
+                           f"python -m unrolled.weights export {j} --name NAME")
+    try:
         weights = j.parent / meta["weights"]
         expected = meta["sha256"]
         config = DeRUNConfig.from_dict(meta["config"])
@@ -118,8 +137,19 @@ def load_weights(
     state = load_file(str(weights))
     missing, unexpected = model.load_state_dict(state, strict=False)
     if missing or unexpected:
-        raise WeightsError(f"'{weights}' does not fit the configuration: missing {missing}, unexpected {unexpected}")
+        raise WeightsError(f"'{weights}' does not fit the configuration in '{j.name}': {len(missing)} tensor(s) "
+                           f"missing (e.g. {missing[:3]}), {len(unexpected)} unexpected (e.g. {unexpected[:3]})")
     return model.to(device=device, dtype=dtype or stored_dtype).eval()
+
+
+def _json_in_folder(folder: Path) -> Path:
+    """The weights JSON a folder stands for: its only ``*.json``, or a training run's ``final.json``."""
+    if (folder / "final.json").is_file():
+        return folder / "final.json"
+    found = sorted(folder.glob("*.json"))
+    if len(found) == 1:
+        return found[0]
+    raise WeightsError(f"'{folder}' is a folder; pass a weights JSON file ({len(found)} JSON file(s) in it)")
 
 
 def pretrained_path(task: str) -> Path:
@@ -135,39 +165,144 @@ def load_pretrained(task: str = "ivf", device: str | torch.device = "cpu", dtype
 
 
 # ------------------------------------------------------------------------------ script
-def _export(args: argparse.Namespace) -> int:
-    """Copy the model of a training checkpoint (its JSON) into ``unrolled/weights/NAME``."""
+def _is_within(path: Path, folder: Path) -> bool:
+    try:
+        path.resolve().relative_to(folder.resolve())
+    except ValueError:
+        return False
+    return True
+
+
+def read_sums(path: Path | None = None) -> dict[str, str]:
+    """File name -> sha256 from a ``sha256sum``-style file (default :data:`SUMS_FILE`; empty when missing)."""
+    path = SUMS_FILE if path is None else path
+    if not path.is_file():
+        return {}
+    sums = {}
+    for line in path.read_text().splitlines():
+        parts = line.split()
+        if len(parts) == 2:
+            sums[parts[1].lstrip("*")] = parts[0]
+    return sums
+
+
+def _write_sums(sums: dict[str, str], path: Path | None = None) -> None:
+    path = SUMS_FILE if path is None else path
+    path.write_text("".join(f"{digest}  {name}\n" for name, digest in sorted(sums.items())))
+
+
+def export_checkpoint(checkpoint: str | Path, name: str, out: str | Path = DEFAULT_EXPORT_DIR,
+                      force: bool = False) -> Path:
+    """Write the model of a training checkpoint as weights ``OUT/NAME.{safetensors,json}``; returns the JSON path.
+
+    Raises:
+        WeightsError: ``name`` is not a plain file name; a target file exists, or ``out`` is the
+            package's weights folder, and ``force`` is False; the checkpoint cannot be read.
+    """
     from .train import load_checkpoint_model
 
-    model, meta = load_checkpoint_model(args.checkpoint)
+    if not name or Path(name).name != name or name.startswith(".") or name.endswith((".json", ".safetensors")):
+        raise WeightsError(f"--name must be a plain file name without extension, got {name!r}")
+    out = Path(out)
+    target = out / f"{name}.safetensors"
+    shipped = _is_within(out, WEIGHTS_DIR)
+    if not force:
+        if shipped:
+            raise WeightsError(f"'{out}' holds the shipped weights; export elsewhere (default {DEFAULT_EXPORT_DIR}/) "
+                               "or pass --force to replace them")
+        existing = [p for p in (target, target.with_suffix(".json")) if p.exists()]
+        if existing:
+            raise WeightsError(f"'{existing[0]}' exists; choose another --name or --out, or pass --force to overwrite it")
+    model, meta = load_checkpoint_model(checkpoint)
     command = meta.get("command") or ""
     if command.startswith("train.py "):  # checkpoints written before command_line() existed
         command = "python -m unrolled.train " + command[len("train.py "):]
     info = {
-        "task": args.name,
-        "source_checkpoint": Path(args.checkpoint).name,
+        "task": name,
+        "source_checkpoint": Path(checkpoint).name,
         "step": meta.get("step"),
         "train_config": meta.get("train_config"),
         "command": command,
         "seconds": meta.get("seconds"),
     }
-    out = save_weights(model, Path(args.out) / f"{args.name}.safetensors", info)
-    print(f"wrote {out} and {out.with_suffix('.safetensors')}")
+    j = save_weights(model, target, info)
+    if shipped:
+        sums = read_sums()
+        sums[target.name] = sha256_file(target)
+        _write_sums(sums)
+    return j
+
+
+def verify(paths: Sequence[str | Path] | None = None) -> list[tuple[Path, str | None]]:
+    """Check weights files; ``(json path, problem or None)`` for each.
+
+    Without ``paths``: the shipped weights, each checked against both its JSON's sha256 and
+    :data:`SUMS_FILE`, and loaded.
+    """
+    results: list[tuple[Path, str | None]] = []
+    sums = read_sums() if not paths else {}
+    targets = [Path(p) for p in paths] if paths else [pretrained_path(t) for t in TASKS]
+    if not paths and not sums:
+        results.append((SUMS_FILE, "the record of the shipped digests is missing"))
+    for j in targets:
+        problem = None
+        try:
+            model = load_weights(j)
+            weights = _json_path(j).parent / json.loads(_json_path(j).read_text())["weights"]
+            if not paths:
+                recorded = sums.get(weights.name)
+                actual = sha256_file(weights)
+                if recorded is None:
+                    problem = f"no digest recorded for '{weights.name}' in {SUMS_FILE.name}"
+                elif recorded != actual:
+                    problem = (f"'{weights}' has sha256 {actual}, {SUMS_FILE.name} records {recorded}: "
+                               "the shipped weights were replaced or are corrupt")
+            if problem is None:
+                problem = None if model.count_parameters()["total"] > 0 else "no parameters"
+        except (WeightsError, OSError, ValueError, KeyError) as exc:
+            problem = " ".join(str(exc).split())
+        results.append((j, problem))
+    return results
+
+
+def _export(args: argparse.Namespace) -> int:
+    j = export_checkpoint(args.checkpoint, args.name, args.out, force=args.force)
+    print(f"wrote {j} and {j.with_suffix('.safetensors')}")
+    print(f"use it with: hifm fuse IR VIS -o OUT --method derun --weights {j}")
     return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    failed = 0
+    for path, problem in verify(args.paths):
+        if problem is None:
+            meta = json.loads(_json_path(path).read_text())
+            print(f"ok        {path}  sha256 {meta['sha256']}")
+        else:
+            failed += 1
+            print(f"MISMATCH  {path}: {problem}")
+    return 1 if failed else 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m unrolled.weights", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("export", help="export a training checkpoint's model as package weights")
+    p = sub.add_parser("export", help="export a training checkpoint's model as weights (to runs/weights/ by default)")
     p.add_argument("checkpoint", help="checkpoint JSON (e.g. runs/ivf/final.json)")
-    p.add_argument("--name", required=True, choices=TASKS)
-    p.add_argument("--out", default=str(WEIGHTS_DIR))
+    p.add_argument("--name", required=True, help="file name of the weights, without extension (e.g. my_ivf)")
+    p.add_argument("--out", default=str(DEFAULT_EXPORT_DIR), help=f"folder (default {DEFAULT_EXPORT_DIR}; created)")
+    p.add_argument("--force", action="store_true",
+                   help="overwrite existing files, and allow the package's own weights folder")
     p.set_defaults(func=_export)
-    p = sub.add_parser("verify", help="check the sha256 of the shipped weights")
-    p.set_defaults(func=lambda a: [print(t, load_pretrained(t).count_parameters()) for t in TASKS] and 0)
+    p = sub.add_parser("verify", help="check weights against their recorded sha256 (default: the shipped weights)")
+    p.add_argument("paths", nargs="*", metavar="WEIGHTS", help="weights JSON files (default: the shipped ivf and mif)")
+    p.set_defaults(func=_verify)
     args = parser.parse_args(argv)
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except (WeightsError, OSError, ValueError) as exc:
+        print(f"python -m unrolled.weights {args.command}: error: {' '.join(str(exc).split())}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,0 +1,108 @@
+"""``hifm fuse``: fuse one pair of images into one output file."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..errors import HIFMError
+from .common import (
+    add_derun_options,
+    add_param_options,
+    add_thermal_options,
+    check_derun_options,
+    guess_task,
+    params_from_args,
+)
+
+__all__ = ["add_parser", "run"]
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Add the ``fuse`` sub-command to an argparse sub-parser set."""
+    p = subparsers.add_parser(
+        "fuse", help="fuse one infrared (or MRI) image with one visible (or CT/PET/SPECT) image",
+        description="Fuse IR and VIS (PNG/JPEG/BMP/TIFF, 8/16-bit, gray or colour) into OUT. "
+                    "A colour source keeps its colour; the output has the inputs' bit depth.")
+    p.add_argument("ir", help="infrared or MRI image")
+    p.add_argument("vis", help="visible, CT, PET or SPECT image")
+    p.add_argument("-o", "--output", required=True, metavar="OUT",
+                   help="output image (format from the extension; missing folders are created)")
+    p.add_argument("--method", choices=["anchor", "hifm", "derun"], default="hifm",
+                   help="anchor (the two-scale anchor image alone), hifm (the ADMM solver, default) "
+                        "or derun (the unrolled network)")
+    p.add_argument("--iters", type=int, default=200, metavar="N", help="ADMM iterations for --method hifm (default 200)")
+    p.add_argument("--backend", choices=["auto", "numpy", "cupy"], default="auto", help="array backend for --method hifm")
+    p.add_argument("--resize", action="store_true",
+                   help="resize IR to the size of VIS when they differ (default: refuse the pair)")
+    p.add_argument("--info", metavar="JSON",
+                   help="also write a JSON with how the infrared input was read (bit depth, stretch) and, for "
+                        "--method hifm, the solver's parameters and per-iteration history")
+    add_thermal_options(p)
+    add_derun_options(p, guess="mif when a file or folder name says MRI, CT, PET or SPECT, else ivf")
+    add_param_options(p)
+    p.set_defaults(func=run)
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``hifm fuse`` from parsed arguments."""
+    from .. import api
+    from ..batch import resize_image
+    from ..io import read_image, write_image
+    from ..thermal import pseudo_colour_warning, stretch_ir
+
+    check_derun_options(args)
+    ir = read_image(args.ir, gray_if_equal=True)
+    vis = read_image(args.vis, gray_if_equal=True)
+    ir, ir_input = stretch_ir(ir, tuple(args.ir_range) if args.ir_range else None, auto=not args.no_stretch)
+    if ir_input.stretched:
+        print(ir_input.describe(args.ir))
+    warning = pseudo_colour_warning(ir, args.ir)
+    if warning:
+        print(f"hifm fuse: {warning}", file=sys.stderr)
+    if ir.shape[:2] != vis.shape[:2]:
+        if not args.resize:
+            raise HIFMError(f"size mismatch: '{args.ir}' is {ir.shape[1]}×{ir.shape[0]}, '{args.vis}' is "
+                            f"{vis.shape[1]}×{vis.shape[0]} (W×H); pass --resize to resize the infrared image")
+        print(f"resized {args.ir} from {ir.shape[1]}×{ir.shape[0]} to {vis.shape[1]}×{vis.shape[0]}")
+        ir = resize_image(ir, vis.shape[:2])
+    options: dict[str, Any] = {}
+    params = params_from_args(args)
+    if args.method == "anchor":
+        if set(params) - {"anchor", "dtype"}:
+            raise HIFMError(f"options {sorted(set(params) - {'anchor', 'dtype'})} apply to --method hifm only")
+        options.update(params)
+    elif args.method == "hifm":
+        options.update(params, iters=args.iters, backend=args.backend)
+        if args.info:
+            options["return_info"] = True
+    elif args.method == "derun":
+        if params:
+            raise HIFMError(f"model parameters {sorted(params)} apply to --method hifm only; DeRUN's are learned")
+        options.update(device=args.device)
+        if args.weights:
+            options["weights"] = args.weights
+            print(f"DeRUN weights: {args.weights}")
+        else:
+            task, why = (args.task, "--task") if args.task else guess_task(args.ir, args.vis)
+            options["task"] = task
+            print(f"DeRUN weights: the shipped '{task}' ({why})")
+    try:
+        result = api.fuse(ir, vis, method=args.method, **options)
+    except HIFMError as exc:
+        raise HIFMError(f"{args.ir} + {args.vis}: {exc}") from None
+    info = None
+    if isinstance(result, tuple):
+        result, info = result
+    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+    path = write_image(args.output, result)
+    print(f"wrote {path}")
+    if args.info:
+        doc = {"method": args.method, "ir_input": ir_input.as_dict(), **(info.as_dict() if info is not None else {})}
+        Path(args.info).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.info).write_text(json.dumps(doc, indent=1))
+        print(f"wrote {args.info}")
+    return 0
