@@ -24,13 +24,11 @@ import numpy as np  # noqa: E402
 
 import common  # noqa: E402
 
-__all__ = ["VIFB13", "published_values", "per_image_ranks", "rank_method"]
-
-#: VIFB's 13 metrics (canonical names of :mod:`hifm.metrics`).
-VIFB13: tuple[str, ...] = ()
+__all__ = ["vifb13", "published_values", "per_image_ranks", "rank_method"]
 
 
-def _vifb13() -> tuple[str, ...]:
+def vifb13() -> tuple[str, ...]:
+    """VIFB's 13 metrics (canonical names of :mod:`hifm.metrics`)."""
     from hifm.metrics import VIFB_METRICS
 
     return tuple(VIFB_METRICS)
@@ -41,7 +39,7 @@ def published_values(samples: Sequence[common.Sample] | None = None, use_cache: 
     """{image: {method: {metric: value}}} for VIFB's 25 published methods (protocol ``vifb``)."""
     from hifm.io import read_image
 
-    metrics = _vifb13()
+    metrics = vifb13()
     root = common.DATASETS["vifb-dev"].root
     samples = samples if samples is not None else common.load_dataset("vifb-dev")
     methods = sorted(p.name for p in (root / "fused").iterdir() if p.is_dir())
@@ -73,7 +71,7 @@ def per_image_ranks(ours: Mapping[str, Mapping[str, float]],
                     metrics: Sequence[str] | None = None) -> dict[str, float]:
     """{image: mean rank over ``metrics``} of one method's values ``ours[image][metric]``,
     inserted alone among the published methods of that image."""
-    metrics = tuple(metrics) if metrics is not None else _vifb13()
+    metrics = tuple(metrics) if metrics is not None else vifb13()
     out = {}
     for image, vals in ours.items():
         pub = published[image]
@@ -90,7 +88,7 @@ def rank_method(fuse: Callable[[np.ndarray, np.ndarray], np.ndarray], samples: S
     """(overall mean rank, per-image mean ranks, per-image metric values) of ``fuse(ir, vis)``."""
     samples = samples if samples is not None else common.load_dataset("vifb-dev")
     published = published if published is not None else published_values(samples)
-    metrics = _vifb13()
+    metrics = vifb13()
     values = {s.name: common.evaluate(fuse(s.ir, s.vis), s, metrics=metrics, protocol="vifb") for s in samples}
     ranks = per_image_ranks(values, published, metrics)
     return float(np.mean(list(ranks.values()))), ranks, values
@@ -117,7 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     samples = common.load_dataset("vifb-dev")
     pub = published_values(samples)
     if args.method == "published":
-        metrics = _vifb13()
+        metrics = vifb13()
         names = list(next(iter(pub.values())))
         scores = {}
         for m in names:

@@ -244,7 +244,8 @@ def _latest(out: Path) -> Path | None:
 
 
 # ------------------------------------------------------------------------------ logging
-CSV_FIELDS = ["step", "loss", "intensity", "gradient", "ssim", "lgde", "anchor", "lr", "steps_per_s", "seconds"]
+CSV_FIELDS = ["step", "loss", "intensity", "gradient", "ssim", "lgde", "qabf", "fidelity", "anchor", "lr", "steps_per_s",
+              "seconds"]
 
 
 def _truncate_csv(path: Path, step: int) -> None:
