@@ -1,4 +1,4 @@
-"""Shared fixtures: the real data sets of ../shared/data (skipped when absent) and backends."""
+"""Shared fixtures: the real data sets of ../shared/data (skipped when absent, an error in CI) and backends."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,14 +6,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+from ._data import DATA, missing
 
 
 def data_dir(name: str) -> Path:
-    """``../shared/data/<name>``, or skip the test with the reason."""
+    """``../shared/data/<name>``; without it the test is skipped with the reason (an error when CI=true)."""
     path = DATA / name
     if not path.is_dir():
-        pytest.skip(f"real data not available: {path} is missing (a fresh clone without ../shared)")
+        missing(path, "a fresh clone without ../shared")
     return path
 
 

@@ -17,7 +17,8 @@ from PIL import Image
 from hifm.errors import HIFMError, ImageReadError, ImageWriteError, InputError
 from hifm.io import ImageFormat, from_float, read_image, to_float, write_image
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+from ._data import DATA as SHARED_DATA
+from ._data import missing
 RNG = np.random.default_rng(1234)
 
 
@@ -483,7 +484,7 @@ def test_image_format_is_frozen():
 def _shared_folder(name: str) -> Path:
     folder = SHARED_DATA / name
     if not folder.is_dir():
-        pytest.skip(f"shared test data not found at {folder} (the repository's sibling shared/ folder)")
+        missing(folder)
     return folder
 
 

@@ -1,8 +1,6 @@
 """DeRUN (DESIGN §7): equivalence with the solver at init, shapes, gradients, parameter counts."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -17,14 +15,14 @@ from unrolled import DeRUN, DeRUNConfig  # noqa: E402
 from unrolled.layers import Stage, value_map_torch  # noqa: E402
 from unrolled.losses import FusionLoss  # noqa: E402
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+from ._data import DATA, missing  # noqa: E402
 
 
 def real_pair(folder: str, name: str, crop: tuple[int, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Luminance float64 sources of a real pair (optionally a centred crop); skip without data."""
     root = DATA / folder
     if not root.is_dir():
-        pytest.skip(f"real data not available: {root}")
+        missing(root)
     from hifm.datasets import find_pairs
 
     pair = {p.name: p for p in find_pairs(root)}[name]
