@@ -58,7 +58,8 @@ FULL_PAIRS = [("tno", n, None) for n in ("01", "07", "13")] + [
 
 @pytest.mark.parametrize("folder,name,crop", PAIRS + [pytest.param(*p, marks=pytest.mark.slow) for p in FULL_PAIRS])
 def test_from_hifm_equals_solver_defaults(folder, name, crop):
-    """At the default (noise-adaptive, soft E-step) parameters, N = 9: max |Δ| < 1e-6 in float64.
+    """At the default (noise-adaptive, soft E-step) parameters, N = 9: max |Δ| < 1e-10 in float64
+    (measured ≤ 7e-12: the two FFT libraries and the fused kernel's summation order).
 
     Real pairs: centred crops in the quick set, whole images in the slow set."""
     a, b = real_pair(folder, name, crop)
@@ -68,7 +69,7 @@ def test_from_hifm_equals_solver_defaults(folder, name, crop):
     out = network_output(net, a, b)
     assert out.shape == a.shape
     diff = np.abs(clip01(out) - ref).max()
-    assert diff < 1e-6, diff
+    assert diff < 1e-10, diff
     # not trivially equal to the anchor: the iterations did something
     assert np.abs(ref - hifm.fuse(a, b, method="anchor", dtype="float64")).max() > 1e-3
 
@@ -88,7 +89,7 @@ def test_from_hifm_equals_solver_other_parameters(kw, overrides):
     params = HIFMParams(dtype="float64", **kw)
     ref = solver_output(a, b, 6, params)
     net = DeRUN.from_hifm(params, stages=6, dtype=torch.float64, **overrides)
-    assert np.abs(clip01(network_output(net, a, b)) - ref).max() < 1e-6
+    assert np.abs(clip01(network_output(net, a, b)) - ref).max() < 1e-10  # measured ≤ 1.7e-11
 
 
 def test_noise_adaptive_threshold_kept_on_degraded_input():
@@ -102,7 +103,7 @@ def test_noise_adaptive_threshold_kept_on_degraded_input():
     with torch.no_grad():
         res = net(torch.from_numpy(a), torch.from_numpy(b), return_all=True)
     assert float(res.threshold[0]) == pytest.approx(info.threshold, rel=1e-12)
-    assert np.abs(clip01(res.fused.numpy()) - hifm.solve(a, b, iters=5, params=params)).max() < 1e-6
+    assert np.abs(clip01(res.fused.numpy()) - hifm.solve(a, b, iters=5, params=params)).max() < 1e-10
 
 
 def test_reference_value_map_path_is_equivalent():
@@ -110,7 +111,7 @@ def test_reference_value_map_path_is_equivalent():
     params = HIFMParams(dtype="float64", shrink="value_map")
     ref = solver_output(a, b, 4, params)
     net = DeRUN.from_hifm(params, stages=4, dtype=torch.float64, fast_value_map=False)
-    assert np.abs(clip01(network_output(net, a, b)) - ref).max() < 1e-6
+    assert np.abs(clip01(network_output(net, a, b)) - ref).max() < 1e-10  # measured ≤ 1.7e-11
 
 
 # ----------------------------------------------------------------------------- structure
