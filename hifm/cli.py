@@ -180,7 +180,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--iters", type=int, default=200, help="ADMM iterations for --method hifm (default 200)")
     p.add_argument("--backend", choices=["auto", "numpy", "cupy"], default="auto", help="array backend for --method hifm")
     p.add_argument("--device", default="cpu", help="cpu or cuda, for --method derun")
-    p.add_argument("--task", choices=["ivf", "mif"], default=None, help="pretrained DeRUN weights (default: guessed)")
+    p.add_argument("--task", choices=["ivf", "mif"], default=None, help="pretrained DeRUN weights for --method derun: ivf (infrared-visible, the default) "
+                        "or mif (medical); not guessed from the images")
     p.add_argument("--info", metavar="JSON", help="also write the solver's history and parameters to JSON")
     _add_param_options(p)
     p.set_defaults(func=run_fuse)
