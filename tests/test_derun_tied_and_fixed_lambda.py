@@ -93,3 +93,23 @@ def test_soft_and_absolute_value_map_differ_off_the_grid(pair):
     net = DeRUN.from_hifm(params, stages=5, dtype=torch.float64, value_map="absolute")
     ref = hifm.solve(a, b, iters=5, params=params)
     assert np.abs(np.clip(network(net, a, b).numpy(), 0, 1) - ref).max() > 1e-4
+
+
+def test_threshold_comes_from_the_solvers_anchor_not_the_learned_one(pair):
+    """t = HIFMParams.threshold(σ̂(anchor(A, B))) per image (DESIGN §2.3, unrolled/derun.py): the
+    noise is estimated on the solver's anchor, also when the learned correction R is not zero."""
+    from hifm.noise import estimate_noise
+
+    a, b = pair
+    params = HIFMParams(dtype="float64")
+    net = DeRUN.from_hifm(params, stages=2, dtype=torch.float64)
+    gen = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        net.head.conv2.weight.normal_(0, 0.2, generator=gen)
+    res = network(net, a, b, return_all=True)
+    base = hifm.anchor(a, b)
+    want = params.threshold(float(estimate_noise(base)))
+    assert want > 2 * params.noise_floor  # noise-adaptive here, not the floor
+    assert float(res.threshold[0]) == pytest.approx(want, rel=1e-12)
+    # the learned anchor's noise level is another one: the check above can fail
+    assert abs(params.threshold(float(estimate_noise(res.anchor.numpy()))) - want) > 1e-3 * want

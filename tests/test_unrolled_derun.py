@@ -12,7 +12,7 @@ from hifm.io import read_image  # noqa: E402
 from hifm.params import HIFMParams  # noqa: E402
 from hifm.sources import prepare_sources  # noqa: E402
 from unrolled import DeRUN, DeRUNConfig  # noqa: E402
-from unrolled.layers import Stage, value_map_torch  # noqa: E402
+from unrolled.layers import value_map_torch  # noqa: E402
 from unrolled.losses import FusionLoss  # noqa: E402
 
 from ._data import DATA, missing  # noqa: E402
@@ -146,7 +146,7 @@ def test_shapes_batches_and_tied():
     assert len(res.stages) == 3 and torch.equal(res.stages[-1], res.fused)
     # batching does not mix images (per-image noise thresholds included)
     assert torch.allclose(y[1], y1, atol=1e-12)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="sources differ in shape"):
         net(a, b[:, :10])
 
 
@@ -235,10 +235,9 @@ def test_zero_mu_and_bad_filters():
     assert float(net.stage(0).scalars()["mu"][0]) == pytest.approx(1e-12, rel=1e-6)
     with pytest.raises(ValueError, match="zero-mean"):
         DeRUN(filters_l=[[[0, 0, 0], [0, 1, 0], [0, 0, 0]]])
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="value_map must be one of"):
         DeRUN(value_map="nope")
-    with pytest.raises(ValueError):
-        Stage.__init__  # noqa: B018 - the class exists
+    with pytest.raises(ValueError, match="extractor must be one of"):
         DeRUN(extractor="resnet")
 
 

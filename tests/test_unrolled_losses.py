@@ -152,8 +152,8 @@ def test_loss_gradients_are_finite_on_flat_images(images):
     total, _ = FusionLoss()([f], None, images["flat"], images["flat"])
     total.backward()
     assert torch.isfinite(f.grad).all()
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="lgde_blocks must be odd sizes"):
         LossConfig(lgde_blocks=(4,))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="lgde_stages must be 'last' or 'all'"):
         LossConfig(lgde_stages="some")
     assert math.isfinite(float(total.detach()))

@@ -45,7 +45,8 @@ METRICS = ["tests/test_metrics_known_answers.py", "tests/test_metrics_properties
 DERUN = ["tests/test_unrolled_derun.py", "tests/test_derun_tied_and_fixed_lambda.py", "tests/test_unrolled_pwsm.py",
          "tests/test_unrolled_inference.py"]
 LOSSES = ["tests/test_unrolled_losses.py"]
-TRAIN = ["tests/test_train_schedule.py", "tests/test_unrolled_train.py", "tests/test_derun_tools.py"]
+TRAIN = ["tests/test_train_schedule.py", "tests/test_train_data.py", "tests/test_unrolled_train.py",
+         "tests/test_derun_tools.py"]
 
 
 @dataclass(frozen=True)
@@ -312,10 +313,18 @@ MUTATIONS: list[Mutation] = [
       '    torch.set_rng_state(tensors["rng.torch"])',
       "    pass",
       TRAIN, "resume does not restore the torch RNG"),
-    m("data-seed-without-step", "unrolled/data.py",
-      "        rng = np.random.default_rng(np.random.SeedSequence([self.seed, 0x5A, step, g]))",
-      "        rng = np.random.default_rng(np.random.SeedSequence([self.seed, 0x5A, g]))",
-      TRAIN, "crops and degradations do not depend on the step"),
+    m("data-flip-one-source", "unrolled/data.py",
+      "                a, b = a[:, ::-1], b[:, ::-1]",
+      "                a, b = a[:, ::-1], b",
+      TRAIN, "training crops: only the first source flipped (misaligned pair)"),
+    m("data-stripes-on-visible", "unrolled/data.py",
+      '    "stripe_noise": "a",',
+      '    "stripe_noise": "b",',
+      TRAIN, "stripe noise put on the visible image"),
+    m("data-degraded-targets", "unrolled/data.py",
+      "        return a_in, b_in, a, b, info",
+      "        return a_in, b_in, a_in, b_in, info",
+      TRAIN, "loss targets are the degraded inputs"),
 ]
 
 
