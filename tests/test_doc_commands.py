@@ -1,7 +1,8 @@
 """Every command shown in README.md and docs/ parses with the current command line.
 
 Commands are the lines of fenced code blocks and the inline code spans that start with
-``hifm``, ``python -m MODULE``, ``torchrun ... -m MODULE`` or ``python experiments/SCRIPT.py``.
+``hifm``, ``python -m MODULE``, ``torchrun ... -m MODULE``, ``python experiments/SCRIPT.py`` or
+``python tools/SCRIPT.py`` (also after ``nice -n N``).
 Each one is run up to its argument parsing and stopped there (``argparse.ArgumentParser.
 parse_args`` is wrapped), so nothing is computed:
 
@@ -59,7 +60,7 @@ def _join_continuations(lines: list[str]) -> list[tuple[int, str]]:
     return out
 
 
-_START = re.compile(r"^\s*(?:\$\s+)?((?:hifm|python3?|torchrun|\.venv/bin/python|\.venv/bin/hifm)\s.*)$")
+_START = re.compile(r"^\s*(?:\$\s+)?(?:nice(?: -n \d+)?\s+)?((?:hifm|python3?|torchrun|\.venv/bin/python|\.venv/bin/hifm)\s.*)$")
 
 
 def _is_ours(text: str) -> bool:
@@ -74,7 +75,7 @@ def _is_ours(text: str) -> bool:
         return True
     if "-m" in tokens[:-1]:
         return tokens[tokens.index("-m") + 1].split(".")[0] in OUR_MODULES
-    return head.startswith("python") and len(tokens) > 1 and tokens[1].startswith("experiments/")
+    return head.startswith("python") and len(tokens) > 1 and tokens[1].startswith(("experiments/", "tools/"))
 
 
 def doc_commands() -> list[Command]:

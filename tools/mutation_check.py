@@ -391,7 +391,8 @@ def markdown(rows: list[tuple[Mutation, str, float, str]], full: bool) -> str:
              f"({'whole suite' if full else 'the tests of each area'}, `pytest -x -m \"not slow\"`).", "",
              "| mutation | file | what | result | caught by | s |", "|---|---|---|---|---|---|"]
     for mut, status, secs, first in rows:
-        lines.append(f"| `{mut.name}` | `{mut.path}` | {mut.what} | {status} | {f'`{first}`' if first else ''} "
+        what = mut.what.replace("|", "\\|")
+        lines.append(f"| `{mut.name}` | `{mut.path}` | {what} | {status} | {f'`{first}`' if first else ''} "
                      f"| {secs:.0f} |")
     return "\n".join(lines) + "\n"
 
