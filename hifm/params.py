@@ -57,7 +57,8 @@ class HIFMParams:
         anchor: anchor method of :func:`hifm.anchors.anchor` (name).
         pad: reflective margin in pixels; ``None`` = max(8, 4 × largest filter radius).
         dtype: ``"float32"`` or ``"float64"``.
-        workers: threads for FFTs and kernels (1 by default: a shared machine).
+        workers: threads of the Y-step's FFT (1 by default: a shared machine); the fused
+            Numba kernels run single-threaded.
         tol: stop when ‖Yⁿ − Yⁿ⁻¹‖/‖Yⁿ⁻¹‖ < tol (``None``: run all iterations).
         chroma_denoise: TV-denoise the Cb/Cr planes of a colour source whose chroma is noisy
             (:func:`hifm.chroma.denoise_chroma`; clean chroma is left untouched).

@@ -16,7 +16,7 @@ from PIL import Image
 from hifm.cli import eval as eval_cli
 from hifm.metrics import evaluate
 
-from .conftest import DATA
+from ._data import DATA, missing
 FAST = ["entropy", "Psnr", "Qabf", "cc", "rmse"]
 
 
@@ -208,7 +208,7 @@ def test_read_image_modes(tmp_path: Path) -> None:
 def test_vifb_dev_one_method(capsys: pytest.CaptureFixture[str]) -> None:
     vifb = DATA / "vifb-dev"
     if not (vifb / "reference_metrics.csv").is_file():
-        pytest.skip(f"reference data not found at {vifb}")
+        missing(vifb / "reference_metrics.csv")
     rc, out, err = _run([str(vifb / "fused" / "GTF"), "--sources", str(vifb), "--metrics",
                          "Psnr", "Entropy", "--format", "csv"], capsys)
     assert rc == 0
