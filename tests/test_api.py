@@ -94,8 +94,11 @@ def test_user_anchor_array_and_callable(pair):
 
 def test_fuse_methods(pair):
     a, b = pair
-    # float32 (fuse's default dtype) against float64: measured 8.6e-8
-    np.testing.assert_allclose(hifm.fuse(a, b, method="anchor"), hifm.anchor(a, b), rtol=0, atol=2e-7)
+    # float32 (fuse's default dtype) against float64: measured 1.1e-6 (the salient anchor's steep
+    # finest-level choice multiplies float32 rounding near ties; two_scale: 8.6e-8)
+    np.testing.assert_allclose(hifm.fuse(a, b, method="anchor"), hifm.anchor(a, b), rtol=0, atol=3e-6)
+    np.testing.assert_allclose(hifm.fuse(a, b, method="anchor", anchor="two_scale"), hifm.anchor(a, b, "two_scale"),
+                               rtol=0, atol=2e-7)
     np.testing.assert_array_equal(hifm.fuse(a, b, method="hifm", iters=7), hifm.solve(a, b, iters=7))
     with pytest.raises(InputError, match="unknown method"):
         hifm.fuse(a, b, method="gtf")

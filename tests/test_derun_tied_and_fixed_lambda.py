@@ -96,12 +96,13 @@ def test_soft_and_absolute_value_map_differ_off_the_grid(pair):
 
 
 def test_threshold_comes_from_the_solvers_anchor_not_the_learned_one(pair):
-    """t = HIFMParams.threshold(σ̂(anchor(A, B))) per image (DESIGN §2.3, unrolled/derun.py): the
-    noise is estimated on the solver's anchor, also when the learned correction R is not zero."""
+    """t = HIFMParams.threshold(σ̂) per image as the solver computes it (unrolled/derun.py), also when
+    the learned correction R is not zero: here with σ̂ on the solver's anchor (``noise_from="anchor"``;
+    the default estimates it on the sources, which R cannot change either)."""
     from hifm.noise import estimate_noise
 
     a, b = pair
-    params = HIFMParams(dtype="float64")
+    params = HIFMParams(dtype="float64", noise_from="anchor")
     net = DeRUN.from_hifm(params, stages=2, dtype=torch.float64)
     gen = torch.Generator().manual_seed(1)
     with torch.no_grad():
