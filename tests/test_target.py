@@ -162,3 +162,18 @@ def test_fused_kernels_equal_reference_with_the_source_target(kw, rng):
     np.testing.assert_allclose(fused.result(), ref.result(), atol=1e-12)
     for key in ("objective", "residual_l", "residual_k", "rel_change"):
         np.testing.assert_allclose(getattr(fused.history, key), getattr(ref.history, key), rtol=1e-9, atol=1e-14)
+
+
+def test_benchmark_transcription_equals_the_default_solve():
+    """hifm bench's plain NumPy baseline (np.roll, temporaries) runs the same model as hifm.solve:
+    the default source target, the solve's λ and μ_eff (measured: 1.4e-15)."""
+    from hifm.cli.bench import plain_admm
+    from hifm.synthetic import synthetic_pair
+
+    a, b = (x.astype(np.float64) for x in synthetic_pair(60, 80, seed=0, noise=0.03))
+    y, info = hifm.solve(a, b, iters=30, dtype="float64", return_info=True)
+    p = info.params
+    z = plain_admm(hifm.anchor(a, b), 30, info.lam, p.rho, p.tau, info.mu, p.theta, sources=(a, b))
+    np.testing.assert_allclose(np.clip(z, 0, 1), y, rtol=0, atol=1e-13)
+    z_anchor_target = plain_admm(hifm.anchor(a, b), 30, info.lam, p.rho, p.tau, info.mu, p.theta)
+    assert np.abs(np.clip(z_anchor_target, 0, 1) - y).max() > 1e-4  # the target matters: the check can fail

@@ -37,7 +37,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 # Test groups: the tests that exercise each area (a mutation runs the union of its groups).
 CORE = ["tests/test_ops.py", "tests/test_shrink.py", "tests/test_iteration_definition.py", "tests/test_solver.py",
-        "tests/test_fused.py", "tests/test_solver_options.py", "tests/test_backends.py"]
+        "tests/test_fused.py", "tests/test_solver_options.py", "tests/test_backends.py", "tests/test_target.py",
+        "tests/test_noise_sources.py"]
 TORCH_PATHS = ["tests/test_torch_fastpaths.py"]
 ANCHORS = ["tests/test_anchor_definitions.py", "tests/test_api.py", "tests/test_backends.py"]
 METRICS = ["tests/test_metrics_known_answers.py", "tests/test_metrics_properties.py",
@@ -114,9 +115,25 @@ MUTATIONS: list[Mutation] = [
       "        for _ in range(1):",
       CORE + DERUN[:2], "J H-steps ignored (always one)"),
     m("iteration-init-e-zero", "hifm/iteration.py",
-      "    return ADMMState(m, e, e * 0, zk, zk)",
-      "    return ADMMState(m, e * 0, e * 0, zk, zk)",
+      "    return ADMMState(m, e, e * 0, h, gm * 0)",
+      "    return ADMMState(m, e * 0, e * 0, h, gm * 0)",
       CORE + DERUN[:2], "E⁰ = 0 instead of ∇_l M"),
+    m("iteration-init-h-zero", "hifm/iteration.py",
+      "    h = gm * 0 if target_k is None else gm - target_k",
+      "    h = gm * 0",
+      CORE + DERUN[:2], "H⁰ = 0 instead of ∇_k M − T_k with a source target"),
+    m("ops-target-per-filter", "hifm/ops.py",
+      "    ea, eb = (ga * ga).sum(-3), (gb * gb).sum(-3)\n    choose_a = (ea >= eb - TARGET_TIE_TOLERANCE)[..., None, :, :]",
+      "    choose_a = ga * ga >= gb * gb - TARGET_TIE_TOLERANCE",
+      CORE + DERUN[:2], "source target chosen filter by filter instead of per pixel over the bank"),
+    m("params-mu-noise-linear", "hifm/params.py",
+      "        return float(self.mu) * min(1.0, (self.mu_noise_ref / float(threshold)) ** 2)",
+      "        return float(self.mu) * min(1.0, self.mu_noise_ref / float(threshold))",
+      CORE + DERUN[:2], "noise-adaptive μ linear instead of quadratic in t_c/t"),
+    m("anchor-salient-unsigned", "hifm/anchors.py",
+      "            sa = xp.maximum(da, 0 * da) if hot else xp.abs(da)",
+      "            sa = xp.abs(da)",
+      ANCHORS, "salient anchor counts negative infrared detail (the halo ring)"),
     # ---------------------------------------------------------------- solver and parameters
     m("solver-pad-shift", "hifm/solver.py",
       "        idx = _mirror_index(n, max(margin, n_out))[max(margin, n_out) - margin :][:n_out]",
@@ -244,8 +261,8 @@ MUTATIONS: list[Mutation] = [
       "            outs.append(state.y[..., :h, :w])",
       DERUN, "network output cropped from the corner"),
     m("derun-threshold-on-learned-anchor", "unrolled/derun.py",
-      "        t = self.thresholds(base)",
-      "        t = self.thresholds(m)",
+      "        t = self.thresholds(base, a, b)",
+      "        t = self.thresholds(m, a, b)",
       DERUN, "noise threshold estimated on M_θ instead of the solver's anchor"),
     m("layers-sigma-without-mu", "unrolled/layers.py",
       "            mu=mu, theta=theta, s=s, sigma=s / ops.h_step_bound(tau, mu, theta),",

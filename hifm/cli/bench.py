@@ -25,18 +25,23 @@ import scipy.fft
 __all__ = ["plain_admm", "main", "add_parser", "run"]
 
 
-def plain_admm(m: np.ndarray, iters: int, lam: float, rho: float, tau: float, mu: float, theta: float) -> np.ndarray:
+def plain_admm(m: np.ndarray, iters: int, lam: float, rho: float, tau: float, mu: float, theta: float,
+               sources: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """A direct NumPy transcription of the ADMM of docs/model.md (∂x, ∂y banks, soft threshold, η = ω = 1).
 
     Written the obvious way (``np.roll``, temporaries, ``scipy.fft``) on the same
-    reflectively padded domain as the solver; the baseline of the benchmark.
+    reflectively padded domain as the solver; the baseline of the benchmark.  With ``sources``
+    the gradient target is the source-driven one (docs/model.md), else T = ∇M.
     """
+    from ..ops import source_target
+    from ..filters import differences
     from ..params import HIFMParams
     from ..solver import pad_reflect, padded_shape
 
     h0, w0 = m.shape
     margin = HIFMParams().margin
-    m = np.ascontiguousarray(pad_reflect(m, margin, padded_shape(m.shape, margin)))
+    pshape = padded_shape(m.shape, margin)
+    m = np.ascontiguousarray(pad_reflect(m, margin, pshape))
     def dx(x):
         return np.roll(x, -1, 1) - x
 
@@ -61,8 +66,13 @@ def plain_admm(m: np.ndarray, iters: int, lam: float, rho: float, tau: float, mu
     t = lam / rho
     ex, ey = dx(m), dy(m)
     fx, fy = np.zeros_like(m), np.zeros_like(m)
-    hx, hy, gx, gy = (np.zeros_like(m) for _ in range(4))
-    mx, my = dx(m), dy(m)
+    gx, gy = np.zeros_like(m), np.zeros_like(m)
+    if sources is None:
+        mx, my = dx(m), dy(m)
+    else:
+        pa, pb = (pad_reflect(x.astype(m.dtype), margin, pshape) for x in sources)
+        mx, my = source_target(pa, pb, differences().kernels.astype(m.dtype))
+    hx, hy = dx(m) - mx, dy(m) - my  # H⁰ = ∇M − T
     y = m
     for _ in range(iters):
         ens = m + tau * (dxt(mx + hx - gx) + dyt(my + hy - gy)) + rho * (dxt(ex - fx) + dyt(ey - fy))
@@ -106,8 +116,8 @@ def _floor(shape: tuple[int, int], dtype: np.dtype, iters: int, bandwidth: float
     with scipy.fft.set_workers(1):
         fft_t = _median_time(lambda: scipy.fft.irfft2(scipy.fft.rfft2(x), s=ps), 7)
     itemsize = np.dtype(dtype).itemsize
-    # one iteration reads Y, M, F(2), H(2), G(2) and writes F, H, G, Ens: 15 planes
-    mem_t = 15 * ps[0] * ps[1] * itemsize / bandwidth
+    # one iteration reads Y, M, T(2), F(2), H(2), G(2) and writes F, H, G, Ens: 17 planes
+    mem_t = 17 * ps[0] * ps[1] * itemsize / bandwidth
     return iters * (fft_t + mem_t)
 
 
@@ -173,9 +183,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             m = anchor(a, b)
             if args.no_plain or shape[0] * shape[1] > 1_500_000:
                 plain = float("nan")
-            else:
+            else:  # the same model and values as the solve: its λ, μ_eff and the source target
+                _, info = hifm.solve(a, b, iters=1, dtype=dt, return_info=True)
+                pr = info.params
                 with scipy.fft.set_workers(1):
-                    plain = _median_time(lambda: plain_admm(m, args.iters, 0.02, 1.0, 1.0, 0.0, 100.0), args.repeats)
+                    plain = _median_time(lambda: plain_admm(m, args.iters, info.lam, pr.rho, pr.tau, info.mu, pr.theta,
+                                                            sources=(a, b)), args.repeats)
             for lib, ts in t_solve.items():
                 plain_cells = "– | –" if np.isnan(plain) else f"{plain:.3f} | {plain / ts:.1f}"
                 print(f"| {shape[0]}×{shape[1]} | {dt} | {lib} | {1e3 * t_anchor:.1f} | {ts:.3f} | "
