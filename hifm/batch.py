@@ -105,6 +105,10 @@ class FuseSettings:
         weights: ``"derun"`` only: a weights JSON (overrides ``task``); its recorded sha256 is
             part of :meth:`key`, so ``--resume`` redoes pairs fused with other weights.
         device: ``"derun"`` only: ``"cpu"``, ``"cuda"`` or ``"cuda:N"`` (not part of :meth:`key`).
+        ir_range: ``(lo, hi)``: stretch the infrared samples from this range (stored units) to
+            the full range (:func:`hifm.thermal.stretch_ir`).
+        stretch: without ``ir_range``, detect the bit depth a 16-bit infrared image uses
+            (e.g. 14 bits) and stretch it to the full range.
         resize: when the sources differ in size, resize the infrared image to the
             visible size (bilinear, anti-aliased when shrinking) instead of skipping.
         max_pixels: refuse images with more pixels (decompression-bomb guard);
@@ -121,8 +125,15 @@ class FuseSettings:
     task: str | None = None
     weights: str | None = None
     device: str = "cpu"
+    ir_range: tuple[float, float] | None = None
+    stretch: bool = True
 
     def __post_init__(self) -> None:
+        if self.ir_range is not None:
+            lo, hi = (float(v) for v in self.ir_range)
+            if not hi > lo:
+                raise InputError(f"ir_range needs lo < hi, got {lo:g} {hi:g}")
+            object.__setattr__(self, "ir_range", (lo, hi))
         if self.method not in METHODS:
             raise InputError(f"unknown method {self.method!r}; choose one of {', '.join(METHODS)}")
         if self.method != "derun" and (self.task is not None or self.weights is not None or self.device != "cpu"):
@@ -157,6 +168,8 @@ class FuseSettings:
             "options": options,
             "resize": self.resize,
             "format": self.out_format,
+            "ir_range": list(self.ir_range) if self.ir_range else None,
+            "stretch": self.stretch,
             "hifm_version": __version__,
         }
 
@@ -249,10 +262,12 @@ def _fuse_and_write(task: PairTask) -> dict[str, Any]:
     notes: list[str] = []
     ir = _load(ir_path, settings.max_pixels, notes, "ir")
     vis = _load(vis_path, settings.max_pixels, notes, "vis")
+    ir = _thermal(ir, ir_path, settings, notes)
     ir, resized = _match_sizes(ir, vis, ir_path, vis_path, settings.resize)
     out = Path(task.output)
     _refuse_input_as_output(out, ir_path, vis_path)
     fused = api.fuse(ir, vis, method=settings.method, **settings.fuse_options())
+    out.parent.mkdir(parents=True, exist_ok=True)  # a nested pair keeps its relative path
     depth = fused_bit_depth(fused, out)
     write_image(out, fused, bit_depth=depth)
     if depth is not None:
@@ -299,6 +314,19 @@ def _load(path: Path, max_pixels: int | None, notes: list[str], role: str) -> np
         if bad:
             raise _Skip(f"cannot fuse '{_q(path)}': {bad} pixel value(s) are NaN or infinite")
     return image
+
+
+def _thermal(ir: np.ndarray, path: Path, settings: FuseSettings, notes: list[str]) -> np.ndarray:
+    """The infrared image stretched as ``settings`` say (:mod:`hifm.thermal`), with notes on what happened."""
+    from .thermal import pseudo_colour_warning, stretch_ir
+
+    ir, info = stretch_ir(ir, settings.ir_range, auto=settings.stretch)
+    if info.stretched:
+        notes.append(info.describe(path.name))
+    warning = pseudo_colour_warning(ir, path.name)
+    if warning:
+        notes.append(warning)
+    return ir
 
 
 def _conversion_notes(path: Path, image: np.ndarray) -> list[str]:
@@ -577,6 +605,9 @@ def fuse_dir(
     dask: str | None = None,
     progress: bool = True,
     log: Callable[[str], None] | None = None,
+    ir_dir: str | os.PathLike[str] | None = None,
+    vis_dir: str | os.PathLike[str] | None = None,
+    recursive: bool = False,
 ) -> BatchReport:
     """Fuse every pair of the data set ``root`` into ``outdir``.
 
@@ -592,6 +623,9 @@ def fuse_dir(
             with ``workers`` worker processes) or a scheduler address (``tcp://host:8786``).
         progress: show a tqdm bar (pairs/s, ETA) on stderr.
         log: called with each one-line message (skips, failures); default: print to stderr.
+        ir_dir, vis_dir: the two modality folders, when their names are not the usual ones.
+        recursive: pair files in sub-folders too (see :func:`hifm.datasets.find_pairs`);
+            an output keeps its pair's relative path (``OUTDIR/day/01.png``).
 
     Returns:
         A :class:`BatchReport`; the report file is written before returning.
@@ -604,7 +638,7 @@ def fuse_dir(
     settings = settings or FuseSettings()
     log = log or _print_err
     started = time.perf_counter()
-    pairset = find_pairs(root)
+    pairset = find_pairs(root, a_dir=ir_dir, b_dir=vis_dir, recursive=recursive)
     if settings.method == "derun":
         settings = _resolve_derun(settings, pairset, log)
     out = _prepare_outdir(Path(outdir), pairset)
@@ -637,6 +671,9 @@ def _resolve_derun(settings: FuseSettings, pairset: PairSet, log: Callable[[str]
     import dataclasses
 
     if settings.task is None and settings.weights is None:
+        if pairset.kind == "mixed":
+            raise BatchError(f"'{pairset.root}' holds both medical and infrared-visible sets ({pairset.layout}); "
+                             "pass --task ivf or --task mif")
         task = "mif" if pairset.kind == "medical" else "ivf"
         settings = dataclasses.replace(settings, task=task)
         log(f"DeRUN: the shipped '{task}' weights ({pairset.kind} layout {pairset.layout}; --task to choose)")

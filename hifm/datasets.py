@@ -1,10 +1,28 @@
-"""Discovery of paired image folders (DESIGN §10).
+"""Discovery of paired images in a data set folder.
 
-A data set root holds one folder per modality, and the two images of a pair have
-the same file stem (name without extension) in the two folders::
+Three layouts are understood.
+
+**Modality folders** (the usual one): a data set root holds one folder per modality,
+and the two images of a pair have the same file stem (name without extension) in the
+two folders::
 
     <root>/ir/01.png   <root>/vi/01.png
     <root>/ir/02.png   <root>/vi/02.jpg     (extensions may differ)
+
+Other folder names: ``a_dir``/``b_dir`` (``--ir-dir``/``--vis-dir``) name the two
+folders, relative to the root or absolute.
+
+**Flat**: one folder whose file stems end with a modality suffix after ``_``, ``-``
+or ``.``: ``01_ir.png`` + ``01_vi.png`` (pair ``01``). Suffixes, any case: source A
+``ir``, ``infrared``, ``lwir``, ``thermal``, ``tir``, ``mri``; source B ``vi``,
+``vis``, ``visible``, ``rgb``, ``ct``, ``pet``, ``spect``.
+
+**Nested** (``recursive=True``): the files of the two modality folders are paired by
+their path below them (``ir/day/01.png`` + ``vi/day/01.png`` is pair ``day/01``);
+and when the root itself has no modality folders, every folder below it that has
+them (or a flat layout) adds its pairs, named by their path from the root
+(``scene3/ir/01.png`` + ``scene3/vi/01.png`` is pair ``scene3/01``). Batch outputs
+keep these relative paths.
 
 Folder names are matched case-insensitively against these aliases:
 
@@ -32,8 +50,8 @@ Known layouts (point ``root`` at the folder shown):
 * **Harvard medical** (Whole Brain Atlas, CDDFuse test set):
   ``MRI_CT/{MRI,CT}``, ``MRI_PET/{MRI,PET}``, ``MRI_SPECT/{MRI,SPECT}``.
 
-Only the two modality folders are listed, one level deep, so nested folders and
-symbolic-link loops are never walked. Hidden files and ``Thumbs.db``/``desktop.ini``
+Without ``recursive`` only the two modality folders are listed, one level deep;
+with it, folders are walked without following symbolic links (no loops). Hidden files and ``Thumbs.db``/``desktop.ini``
 are ignored; other files are paired, or reported in :attr:`PairSet.unpaired` with
 the reason; a stem present with several extensions in one folder (``a.png`` and
 ``a.jpg``) is reported in :attr:`PairSet.duplicates` and not paired (no guessing).
@@ -49,9 +67,10 @@ from pathlib import Path
 
 from .errors import PairingError
 
-__all__ = ["Pair", "PairSet", "find_pairs", "IVF_A_NAMES", "IVF_B_NAMES", "MEDICAL_B_NAMES"]
+__all__ = ["Pair", "PairSet", "find_pairs", "IVF_A_NAMES", "IVF_B_NAMES", "MEDICAL_B_NAMES", "FLAT_A_TAGS",
+           "FLAT_B_TAGS"]
 
-IVF_A_NAMES: tuple[str, ...] = ("ir", "infrared", "lwir", "cropinfrared")
+IVF_A_NAMES: tuple[str, ...] = ("ir", "infrared", "lwir", "cropinfrared", "thermal")
 """Folder names (lower case) of the infrared source."""
 IVF_B_NAMES: tuple[str, ...] = ("vi", "vis", "visible", "crop_lr_visible")
 """Folder names (lower case) of the visible source."""
@@ -61,6 +80,11 @@ MEDICAL_B_NAMES: tuple[str, ...] = ("ct", "pet", "spect")
 """Folder names (lower case) of the functional/structural partner of the MRI."""
 
 IMAGE_SUFFIXES: frozenset[str] = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"})
+FLAT_A_TAGS: tuple[str, ...] = ("ir", "infrared", "lwir", "thermal", "tir", "mri")
+"""Stem suffixes (lower case) of source A in a flat folder (``01_ir.png``)."""
+FLAT_B_TAGS: tuple[str, ...] = ("vi", "vis", "visible", "rgb", "ct", "pet", "spect")
+"""Stem suffixes (lower case) of source B in a flat folder (``01_vi.png``)."""
+_FLAT_TAG = re.compile(r"^(?P<name>.+?)[_.\-](?P<tag>[A-Za-z]+)$")
 _IGNORED_FILES = frozenset({"thumbs.db", "desktop.ini"})
 
 
@@ -139,17 +163,25 @@ def find_pairs(
     a_names: Sequence[str] | None = None,
     b_names: Sequence[str] | None = None,
     split: str | None = None,
+    a_dir: str | os.PathLike[str] | None = None,
+    b_dir: str | os.PathLike[str] | None = None,
+    recursive: bool = False,
 ) -> PairSet:
-    """Find the image pairs of a data set root.
+    """Find the image pairs of a data set root (the layouts are in the module docstring).
 
     Args:
-        root: the folder that holds the two modality folders.
+        root: the folder that holds the two modality folders (or the flat files, or,
+            with ``recursive``, data sets below it).
         a_names: folder names accepted for source A (case-insensitive); default
             the infrared aliases and ``mri``.
         b_names: folder names accepted for source B (case-insensitive); default
             the visible aliases, and ``ct``/``pet``/``spect`` next to ``mri``.
         split: a sub-folder inside each modality folder to use instead (LLVIP's
             ``infrared/train`` and ``visible/train``: ``split="train"``).
+        a_dir, b_dir: the two modality folders themselves (relative to ``root`` or
+            absolute); both or neither.
+        recursive: pair files below the modality folders by relative path, or collect
+            the data sets found in the folders below ``root``.
 
     Returns:
         A :class:`PairSet` (see its attributes for unpaired files and duplicates).
@@ -164,18 +196,113 @@ def find_pairs(
     if not base.is_dir():
         what = "does not exist" if not base.exists() else "is not a folder"
         raise PairingError(f"data set root '{base}' {what}")
-    folder_a, folder_b, kind = _modality_folders(base, a_names, b_names)
-    layout = f"{folder_a.name}/{folder_b.name}"
+    if (a_dir is None) != (b_dir is None):
+        raise PairingError("give both folders (--ir-dir and --vis-dir) or neither")
+    if a_dir is not None:
+        folder_a, folder_b = (_given_folder(base, d, role) for d, role in ((a_dir, "A"), (b_dir, "B")))
+        kind = "medical" if folder_a.name.lower() in MEDICAL_A_NAMES or folder_b.name.lower() in MEDICAL_B_NAMES else "ivf"
+        result = _in_folders(base, folder_a, folder_b, kind, split, recursive)
+    else:
+        try:
+            folder_a, folder_b, kind = _modality_folders(base, a_names, b_names)
+        except PairingError as no_folders:
+            result = _flat_pairs(base)
+            if not result.pairs and recursive:
+                result = _nested_pairs(base, a_names, b_names)
+            if not result.pairs and not result.unpaired:
+                hint = "" if recursive else "; pass --recursive for data sets in sub-folders, or --ir-dir/--vis-dir"
+                raise PairingError(f"{no_folders}{hint}") from None
+        else:
+            result = _in_folders(base, folder_a, folder_b, kind, split, recursive)
+    result.root = base
+    if not result.pairs:
+        raise PairingError(
+            f"no image pairs in '{base}' ({result.layout or 'no layout'}): {len(result.unpaired)} unpaired file(s), "
+            f"{len(result.duplicates)} duplicate stem(s)"
+        )
+    return result
+
+
+def _given_folder(base: Path, folder: str | os.PathLike[str], role: str) -> Path:
+    path = Path(folder) if Path(folder).is_absolute() else base / folder
+    if not path.is_dir():
+        raise PairingError(f"folder of source {role} '{path}' " + ("does not exist" if not path.exists() else "is not a folder"))
+    return path
+
+
+def _in_folders(base: Path, folder_a: Path, folder_b: Path, kind: str, split: str | None, recursive: bool) -> PairSet:
+    """The pairs of two modality folders (optionally a split below each, optionally walked)."""
+    layout = f"{_rel(folder_a, base)}/{_rel(folder_b, base)}"
     if split is not None:
         folder_a, folder_b = _split_folder(folder_a, split), _split_folder(folder_b, split)
         layout = f"{layout} ({split})"
-    result = _pair_folders(folder_a, folder_b)
-    result.root, result.layout, result.kind = base, layout, kind
-    if not result.pairs:
-        raise PairingError(
-            f"no image pairs in '{base}' ({layout}): {len(result.unpaired)} unpaired file(s), "
-            f"{len(result.duplicates)} duplicate stem(s)"
-        )
+    result = _pair_folders(folder_a, folder_b, recursive)
+    result.layout, result.kind = layout + (" (recursive)" if recursive else ""), kind
+    return result
+
+
+def _flat_pairs(folder: Path, prefix: str = "") -> PairSet:
+    """Pairs of one folder by modality suffix (``01_ir.png`` + ``01_vi.png``); empty when no file has one."""
+    result = PairSet(root=folder, layout="", kind="")
+    groups: dict[str, dict[str, list[Path]]] = {}
+    tags: set[str] = set()
+    untagged: list[Path] = []
+    for path in _listed_files(folder, result):
+        match = _FLAT_TAG.match(path.stem)
+        tag = match.group("tag").lower() if match else ""
+        role = "a" if tag in FLAT_A_TAGS else "b" if tag in FLAT_B_TAGS else None
+        if role is None:
+            untagged.append(path)
+            continue
+        tags.add(tag)
+        groups.setdefault(prefix + match.group("name"), {}).setdefault(role, []).append(path)
+    if not groups:
+        result.unpaired.clear()  # not a flat folder at all: nothing to report
+        return result
+    for path in untagged:
+        result.unpaired.append((path, "no modality suffix (e.g. _ir, _vi) in its name"))
+    for name in sorted(groups, key=_natural_key):
+        files_a, files_b = groups[name].get("a", []), groups[name].get("b", [])
+        if len(files_a) == 1 and len(files_b) == 1:
+            result.pairs.append(Pair(name, files_a[0], files_b[0]))
+        elif len(files_a) > 1 or len(files_b) > 1:
+            result.duplicates.append((name, tuple(files_a + files_b)))
+        else:
+            missing = "B (_vi, _ct, ...)" if files_a else "A (_ir, _mri, ...)"
+            result.unpaired.append(((files_a or files_b)[0], f"no partner with a source {missing} suffix"))
+    result.kind = "medical" if "mri" in tags else "ivf"
+    result.layout = "flat *_" + "/*_".join(sorted(tags))
+    return result
+
+
+def _nested_pairs(base: Path, a_names: Sequence[str] | None, b_names: Sequence[str] | None) -> PairSet:
+    """The union of the data sets (modality folders or flat) found below ``base``; names carry their path."""
+    result = PairSet(root=base, layout="", kind="")
+    layouts: list[str] = []
+    kinds: set[str] = set()
+    for dirpath, dirnames, _ in os.walk(base, followlinks=False):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        here = Path(dirpath)
+        if here == base:
+            continue
+        prefix = _rel(here, base) + "/"
+        try:
+            folder_a, folder_b, kind = _modality_folders(here, a_names, b_names)
+        except PairingError:
+            found = _flat_pairs(here, prefix)
+            if not found.pairs:
+                continue
+        else:
+            found = _pair_folders(folder_a, folder_b, False, prefix)
+            found.kind, found.layout = kind, f"{folder_a.name}/{folder_b.name}"
+            dirnames[:] = [d for d in dirnames if d not in (folder_a.name, folder_b.name)]
+        result.pairs += found.pairs
+        result.unpaired += found.unpaired
+        result.duplicates += found.duplicates
+        layouts.append(f"{prefix}{found.layout}")
+        kinds.add(found.kind)
+    result.kind = kinds.pop() if len(kinds) == 1 else "mixed" if kinds else ""
+    result.layout = f"{len(layouts)} data set(s): " + ", ".join(layouts) if layouts else ""
     return result
 
 
@@ -241,17 +368,17 @@ def _split_folder(folder: Path, split: str) -> Path:
     return matches[0]
 
 
-def _pair_folders(folder_a: Path, folder_b: Path) -> PairSet:
-    """Match the files of two folders by stem."""
+def _pair_folders(folder_a: Path, folder_b: Path, recursive: bool = False, prefix: str = "") -> PairSet:
+    """Match the files of two folders by stem (``recursive``: by path below them, without extension)."""
     result = PairSet(root=folder_a.parent, layout="", kind="")
-    stems_a = _files_by_stem(folder_a, result)
-    stems_b = _files_by_stem(folder_b, result)
+    stems_a = _files_by_stem(folder_a, result, recursive)
+    stems_b = _files_by_stem(folder_b, result, recursive)
     for stem in sorted(set(stems_a) | set(stems_b), key=_natural_key):
         files_a, files_b = stems_a.get(stem, []), stems_b.get(stem, [])
         if len(files_a) == 1 and len(files_b) == 1:
-            result.pairs.append(Pair(stem, files_a[0], files_b[0]))
+            result.pairs.append(Pair(prefix + stem, files_a[0], files_b[0]))
             continue
-        _report(stem, files_a, files_b, folder_a, folder_b, result)
+        _report(prefix + stem, files_a, files_b, folder_a, folder_b, result)
     return result
 
 
@@ -270,24 +397,44 @@ def _report(
             )
 
 
-def _files_by_stem(folder: Path, result: PairSet) -> dict[str, list[Path]]:
-    """Image files of ``folder`` grouped by stem; other files go to ``unpaired``."""
+def _files_by_stem(folder: Path, result: PairSet, recursive: bool = False) -> dict[str, list[Path]]:
+    """Image files of ``folder`` grouped by stem (``recursive``: by relative path without extension,
+    ``/``-separated); other files go to ``unpaired``."""
     groups: dict[str, list[Path]] = {}
+    folders = [folder]
+    while folders:
+        current = folders.pop(0)
+        for path in _listed_files(current, result, folders if recursive else None):
+            key = path.relative_to(folder).with_suffix("").as_posix()
+            groups.setdefault(key, []).append(path)
+    return groups
+
+
+def _listed_files(folder: Path, result: PairSet, subfolders: list[Path] | None = None) -> list[Path]:
+    """The image files directly in ``folder``, sorted; non-images go to ``result.unpaired``.
+
+    Sub-folders are appended to ``subfolders`` when it is given (symbolic links to folders are not).
+    """
     try:
         with os.scandir(folder) as scan:
             entries = sorted(scan, key=lambda e: e.name)
     except OSError as exc:
         raise PairingError(f"cannot list folder '{folder}': {exc.strerror or exc}") from exc
+    files = []
     for entry in entries:
-        if entry.name.startswith(".") or entry.name.lower() in _IGNORED_FILES or _is_dir(entry):
+        if entry.name.startswith(".") or entry.name.lower() in _IGNORED_FILES:
+            continue
+        if _is_dir(entry):
+            if subfolders is not None and not entry.is_symlink():
+                subfolders.append(Path(entry.path))
             continue
         path = Path(entry.path)
         reason = _not_an_image(entry, path)
         if reason:
             result.unpaired.append((path, reason))
         else:
-            groups.setdefault(path.stem, []).append(path)
-    return groups
+            files.append(path)
+    return files
 
 
 def _not_an_image(entry: os.DirEntry[str], path: Path) -> str | None:

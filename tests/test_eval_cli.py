@@ -6,6 +6,7 @@ import argparse
 import csv
 import io
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -142,13 +143,14 @@ def test_gray_protocol_and_medical_layout(tmp_path: Path,
 def test_source_aliases(tmp_path: Path, names: tuple[str, str]) -> None:
     for n in names:
         (tmp_path / n).mkdir()
+        (tmp_path / n / "x.png").write_bytes(b"x")
     a, b = eval_cli.find_source_dirs(tmp_path)
     assert (b.name, a.name) == names
 
 
 def test_source_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "ct").mkdir()
-    with pytest.raises(ValueError, match="no source folders"):
+    with pytest.raises(ValueError, match="no folder for source A"):
         eval_cli.find_source_dirs(tmp_path)
     (tmp_path / "mri").mkdir()
     (tmp_path / "pet").mkdir()
@@ -218,3 +220,70 @@ def test_vifb_dev_one_method(capsys: pytest.CaptureFixture[str]) -> None:
     for r in rows[:-1]:
         for m in ("Psnr", "Entropy"):
             assert float(r[m]) == pytest.approx(ref[(r["image"], m)], rel=1e-4)
+
+
+# --------------------------------------------------------------------------- at scale
+@pytest.fixture(scope="module")
+def tno_fused(tmp_path_factory) -> tuple[Path, Path]:
+    """The shipped TNO samples and their anchor fusion (hifm fuse-dir) as (sources, fused folder)."""
+    from hifm.cli import main as hifm_main
+
+    from .conftest import SAMPLES
+
+    out = tmp_path_factory.mktemp("fused") / "anchor"
+    assert hifm_main(["fuse-dir", str(SAMPLES / "tno"), "-o", str(out), "--method", "anchor", "--workers", "0",
+                      "--quiet"]) == 0
+    return SAMPLES / "tno", out
+
+
+def test_workers_give_the_same_values(tno_fused, capsys: pytest.CaptureFixture[str]) -> None:
+    sources, fused = tno_fused
+    argv = [str(fused), "--sources", str(sources), "--metrics", "psnr", "ssim", "entropy", "qabf", "--format",
+            "json"]
+    rc1, one, _ = _run(argv + ["--workers", "1"], capsys)
+    rc2, two, _ = _run(argv + ["--workers", "2"], capsys)
+    assert rc1 == rc2 == 0
+    doc = json.loads(one)
+    assert sorted(doc["methods"]["anchor"]["images"]) == ["05", "07", "11", "13", "25"]
+    assert one == two
+
+
+def test_progress_is_a_line_per_image_off_a_terminal(tno_fused, capsys: pytest.CaptureFixture[str]) -> None:
+    sources, fused = tno_fused
+    rc = eval_cli.main([str(fused), "--sources", str(sources), "--metrics", "psnr"])
+    err = capsys.readouterr().err
+    assert rc == 0
+    lines = [line for line in err.splitlines() if line.startswith("hifm eval: ")]
+    assert [line.split()[2] for line in lines] == [f"{k}/5" for k in range(1, 6)]
+    assert "07 (anchor)" in err and "left" in err
+
+
+def test_progress_is_a_bar_on_a_terminal(tno_fused, capsys: pytest.CaptureFixture[str], monkeypatch) -> None:
+    sources, fused = tno_fused
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    assert eval_cli.main([str(fused), "--sources", str(sources), "--metrics", "psnr"]) == 0
+    err = capsys.readouterr().err
+    assert "5/5" in err and "img" in err and "hifm eval: 1/5" not in err
+    assert eval_cli.main([str(fused), "--sources", str(sources), "--metrics", "psnr", "--no-progress"]) == 0
+    assert capsys.readouterr().err == ""
+
+
+def test_evaluates_a_recursive_fuse_dir_output(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from hifm.cli import main as hifm_main
+
+    from .conftest import SAMPLES
+
+    src = tmp_path / "src"
+    for sub, names in (("day", ("05", "07")), ("night", ("25",))):
+        for mod in ("ir", "vi"):
+            (src / mod / sub).mkdir(parents=True, exist_ok=True)
+            for n in names:
+                (src / mod / sub / f"{n}.png").write_bytes((SAMPLES / "tno" / mod / f"{n}.png").read_bytes())
+    out = tmp_path / "fused"
+    assert hifm_main(["fuse-dir", str(src), "-o", str(out), "--recursive", "--method", "anchor", "--workers", "0",
+                      "--quiet"]) == 0
+    capsys.readouterr()
+    rc, text, err = _run([str(out), "--sources", str(src), "--recursive", "--metrics", "psnr", "--format", "json"],
+                         capsys)
+    assert rc == 0, err
+    assert sorted(json.loads(text)["methods"]["fused"]["images"]) == ["day/05", "day/07", "night/25"]

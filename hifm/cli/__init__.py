@@ -4,6 +4,7 @@
 ``demo``        :mod:`hifm.cli.demo` — the built-in synthetic scene
 ``fuse``        :mod:`hifm.cli.fuse` — one pair
 ``fuse-dir``    :mod:`hifm.cli.fuse_dir` — a data set folder (resumable)
+``compare``     :mod:`hifm.cli.compare` — a side-by-side picture
 ``eval``        :mod:`hifm.cli.eval` — fusion metrics of fused folders
 ``bench``       :mod:`hifm.cli.bench` — the solver benchmark table
 ``train``       :mod:`hifm.cli.train` — DeRUN training (``unrolled.train``)
@@ -25,7 +26,7 @@ from .common import EXIT_USAGE, run_guarded
 
 __all__ = ["main", "build_parser", "COMMANDS"]
 
-COMMANDS: tuple[str, ...] = ("demo", "fuse", "bench", "eval", "fuse_dir", "train")
+COMMANDS: tuple[str, ...] = ("demo", "fuse", "fuse_dir", "compare", "eval", "bench", "train")
 """The command modules, in the order ``hifm --help`` lists them."""
 
 

@@ -31,6 +31,7 @@ __all__ = [
     "add_derun_options",
     "check_derun_options",
     "guess_task",
+    "add_thermal_options",
 ]
 
 EXIT_OK = 0
@@ -171,3 +172,14 @@ def guess_task(*paths: str | Path) -> tuple[str, str]:
             if found:
                 return "mif", f"'{part}' names {'/'.join(sorted(found)).upper()}"
     return "ivf", "no MRI/CT/PET/SPECT in the file or folder names"
+
+
+# ------------------------------------------------------------------ thermal input
+def add_thermal_options(p: argparse.ArgumentParser) -> None:
+    """Add ``--ir-range LO HI`` and ``--no-stretch`` (see :mod:`hifm.thermal`)."""
+    g = p.add_argument_group("thermal input")
+    g.add_argument("--ir-range", nargs=2, type=float, metavar=("LO", "HI"),
+                   help="stretch the infrared samples from LO..HI (stored units, e.g. 0 16383) to the full range")
+    g.add_argument("--no-stretch", action="store_true",
+                   help="use a 16-bit infrared image as stored (default: when it uses only 10, 12 or 14 bits, "
+                        "stretch it to the full range and say so)")

@@ -4,9 +4,11 @@
               [--protocol vifb|gray] [--format md|csv|json] [-o FILE]
 
 Each fused image is paired by file stem (name without extension) with the two source images
-under ROOT: ``ir/`` + ``vi/`` (aliases ``infrared``/``visible``, ``IR``/``VI``, ``vis``), or a
-medical pair ``mri/`` + ``ct/`` | ``pet/`` | ``spect/``. Metric argument order is VIFB's:
-``a`` = visible (for medical pairs the CT/PET/SPECT image, the colour or functional one) and
+under ROOT: ``ir/`` + ``vi/`` (aliases ``infrared``/``visible``, ``IR``/``VI``, ``vis``...), a
+medical pair ``mri/`` + ``ct/`` | ``pet/`` | ``spect/``, a flat folder of ``*_ir``/``*_vi``
+files, other folder names with ``--ir-dir``/``--vis-dir``, sub-folders with ``--recursive``
+(the layouts of ``hifm fuse-dir``, so its output folder can be evaluated as it is). Metric
+argument order is VIFB's: ``a`` = visible (for medical pairs the CT/PET/SPECT image, the colour or functional one) and
 ``b`` = infrared (for medical pairs the MRI image). With several fused folders (one per
 method) the output ends with one comparison table: each metric's best mean is marked and each
 method gets its mean rank over the metrics. Unpaired or unreadable files are reported by name
@@ -32,13 +34,6 @@ from .common import EXIT_FAILED, EXIT_USAGE, print_error
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif", ".webp", ".ppm",
                   ".pgm", ".pnm"}
 
-# second source (b) folder names -> first source (a) folder names allowed with it
-_PAIR_LAYOUTS = (
-    (("ir", "infrared", "inf", "thermal"), ("vi", "vis", "visible")),
-    (("mri",), ("ct", "pet", "spect")),
-)
-
-
 # --------------------------------------------------------------------------- image reading
 def _read_image(path: Path) -> np.ndarray:
     """Read an image as uint8 H×W or H×W×3 (or float 0..255 for 16-bit/float files).
@@ -61,33 +56,30 @@ def _read_image(path: Path) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- pairing
-def _image_files(folder: Path) -> dict[str, Path]:
+def _image_files(folder: Path, recursive: bool = False) -> dict[str, Path]:
+    """Image files of ``folder`` by stem (``recursive``: by path below it without extension)."""
     files: dict[str, Path] = {}
-    for p in sorted(folder.iterdir()):
-        if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES:
-            files.setdefault(p.stem, p)
+    paths = sorted(folder.rglob("*") if recursive else folder.iterdir())
+    for p in paths:
+        if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."):
+            files.setdefault(p.relative_to(folder).with_suffix("").as_posix(), p)
     return files
+
+
+def find_sources(root: Path, ir_dir: str | None = None, vis_dir: str | None = None,
+                 recursive: bool = False):  # -> hifm.datasets.PairSet
+    """The source pairs under ``root`` (:func:`hifm.datasets.find_pairs`: ir/ + vi/ and their
+    aliases, mri/ + ct|pet|spect/, flat ``*_ir``/``*_vi`` files, ``--ir-dir``/``--vis-dir``,
+    ``--recursive``). Raises ``ValueError`` naming the problem."""
+    from hifm.datasets import find_pairs
+
+    return find_pairs(root, a_dir=ir_dir, b_dir=vis_dir, recursive=recursive)
 
 
 def find_source_dirs(root: Path) -> tuple[Path, Path]:
     """(a_dir, b_dir) under ``root``: (visible, infrared) or (ct|pet|spect, mri)."""
-    if not root.is_dir():
-        raise ValueError(f"sources root {root} is not a folder")
-    subdirs = {p.name.lower(): p for p in sorted(root.iterdir()) if p.is_dir()}
-    for b_names, a_names in _PAIR_LAYOUTS:
-        b_found = [subdirs[n] for n in b_names if n in subdirs]
-        if not b_found:
-            continue
-        a_found = [subdirs[n] for n in a_names if n in subdirs]
-        if len(a_found) == 1 and len(b_found) == 1:
-            return a_found[0], b_found[0]
-        if len(a_found) > 1 or len(b_found) > 1:
-            raise ValueError(
-                f"ambiguous sources under {root}: "
-                f"{', '.join(p.name for p in b_found + a_found)}; keep one pair of folders")
-    raise ValueError(
-        f"no source folders under {root}: expected ir/ + vi/ (or infrared/visible, IR/VI, "
-        "vis) or mri/ + ct/, pet/ or spect/")
+    pairs = find_sources(root)
+    return pairs[0].vis_path.parent, pairs[0].ir_path.parent
 
 
 # --------------------------------------------------------------------------- results
@@ -154,64 +146,145 @@ def _method_names(folders: Sequence[Path]) -> list[str]:
     return out
 
 
-def evaluate_folders(fused_dirs: Sequence[Path], sources: Path, metrics: Sequence[str] | None,
-                     protocol: str = "vifb", progress: bool | None = None) -> EvalReport:
-    """Evaluate every fused image of every folder against its sources."""
-    from tqdm import tqdm
+@dataclass(frozen=True)
+class _StemJob:
+    """The fused images of every method for one source pair (sources read once)."""
 
-    from hifm.metrics import REGISTRY, evaluate, get_metric
+    stem: str
+    a_path: str
+    b_path: str
+    fused: tuple[tuple[int, str], ...]  # (method index, fused image path)
+
+
+def _evaluate_stem(job: _StemJob, names: Sequence[str], protocol: str) -> list[tuple[int, str, str, object]]:
+    """``(method index, path, "ok" | "skip", values | reason)`` for each fused image of ``job``."""
+    from hifm.metrics import evaluate
+
+    try:
+        a = _read_image(Path(job.a_path))
+        b = _read_image(Path(job.b_path))
+    except Exception as exc:  # noqa: BLE001 - report any decoder failure by name
+        return [(k, path, "skip", f"unreadable source image for {job.stem!r}: {exc}") for k, path in job.fused]
+    out: list[tuple[int, str, str, object]] = []
+    for k, path in job.fused:
+        try:
+            f = _read_image(Path(path))
+        except Exception as exc:  # noqa: BLE001
+            out.append((k, path, "skip", f"unreadable: {exc}"))
+            continue
+        try:
+            vals = evaluate(f, a, b, metrics=list(names), protocol=protocol)
+        except ValueError as exc:
+            out.append((k, path, "skip", str(exc)))
+        else:
+            out.append((k, path, "ok", vals))
+    return out
+
+
+def _one_thread() -> None:
+    """Pool processes run their metrics on one thread each (the processes are the parallelism)."""
+    import os
+
+    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+        os.environ[name] = "1"
+
+
+class _Progress:
+    """A tqdm bar on a terminal; otherwise one line per evaluated image on stderr (logs, CI, nohup)."""
+
+    def __init__(self, total: int, enabled: bool | None) -> None:
+        import time
+
+        self.total, self.done, self.t0 = total, 0, time.perf_counter()
+        tty = sys.stderr.isatty()
+        self.lines = enabled is not False and not tty
+        self.bar = None
+        if enabled is not False and tty:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, desc="hifm eval", unit="img", file=sys.stderr)
+
+    def update(self, label: str) -> None:
+        import time
+
+        self.done += 1
+        if self.bar is not None:
+            self.bar.update(1)
+        elif self.lines:
+            elapsed = time.perf_counter() - self.t0
+            eta = elapsed / self.done * (self.total - self.done)
+            print(f"hifm eval: {self.done}/{self.total} {label} ({elapsed:.0f} s, about {eta:.0f} s left)",
+                  file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def evaluate_folders(fused_dirs: Sequence[Path], sources: Path, metrics: Sequence[str] | None,
+                     protocol: str = "vifb", progress: bool | None = None, workers: int = 1,
+                     ir_dir: str | None = None, vis_dir: str | None = None,
+                     recursive: bool = False) -> EvalReport:
+    """Evaluate every fused image of every folder against its sources.
+
+    ``workers`` > 1 evaluates the source pairs in that many processes (one thread each); the
+    values do not depend on it. ``progress``: ``None`` shows a bar on a terminal and a line per
+    image otherwise, ``False`` nothing.
+    """
+    import concurrent.futures as cf
+    import multiprocessing
+
+    from hifm.metrics import REGISTRY, get_metric
 
     names = list(REGISTRY) if not metrics else list(metrics)
     infos = [get_metric(n) for n in names]
-    a_dir, b_dir = find_source_dirs(sources)
-    a_files, b_files = _image_files(a_dir), _image_files(b_dir)
-    skipped: list[tuple[str, str]] = []
-    for stem in sorted(set(a_files) ^ set(b_files)):
-        p = a_files.get(stem) or b_files[stem]
-        other = b_dir if stem in a_files else a_dir
-        skipped.append((str(p), f"no source image with this name in {other}"))
+    if workers < 1:
+        raise ValueError(f"--workers must be at least 1, got {workers}")
+    pairset = find_sources(Path(sources), ir_dir, vis_dir, recursive)
+    skipped: list[tuple[str, str]] = [(str(p), why) for p, why in pairset.unpaired]
+    skipped += [(" ".join(map(str, paths)), f"several files for {stem!r}") for stem, paths in pairset.duplicates]
+    by_name = {p.name: p for p in pairset}
 
     methods = [MethodResult(n, d) for n, d in zip(_method_names(fused_dirs), fused_dirs)]
-    jobs: dict[str, list[tuple[MethodResult, Path]]] = {}
-    for m in methods:
+    fused_by_stem: dict[str, list[tuple[int, str]]] = {}
+    for k, m in enumerate(methods):
         if not m.folder.is_dir():
             skipped.append((str(m.folder), "fused folder does not exist"))
             continue
-        for stem, path in _image_files(m.folder).items():
-            if stem in a_files and stem in b_files:
-                jobs.setdefault(stem, []).append((m, path))
+        for stem, path in _image_files(m.folder, recursive).items():
+            if stem in by_name:
+                fused_by_stem.setdefault(stem, []).append((k, str(path)))
             else:
                 skipped.append((str(path), f"no source pair named {stem!r} under {sources}"))
+    jobs = [_StemJob(stem, str(by_name[stem].vis_path), str(by_name[stem].ir_path), tuple(fused_by_stem[stem]))
+            for stem in sorted(fused_by_stem)]
 
-    total = sum(len(v) for v in jobs.values())
-    bar = tqdm(total=total, desc="hifm eval", unit="img", file=sys.stderr,
-               disable=(not progress) if progress is not None else None)
-    for stem in sorted(jobs):
-        try:
-            a = _read_image(a_files[stem])
-            b = _read_image(b_files[stem])
-        except Exception as exc:  # noqa: BLE001 - report any decoder failure by name
-            for m, path in jobs[stem]:
-                skipped.append((str(path), f"unreadable source image for {stem!r}: {exc}"))
-            bar.update(len(jobs[stem]))
-            continue
-        for m, path in jobs[stem]:
-            try:
-                f = _read_image(path)
-            except Exception as exc:  # noqa: BLE001
-                skipped.append((str(path), f"unreadable: {exc}"))
-                bar.update(1)
-                continue
-            try:
-                vals = evaluate(f, a, b, metrics=[i.name for i in infos], protocol=protocol)
-            except ValueError as exc:
-                skipped.append((str(path), str(exc)))
+    bar = _Progress(sum(len(j.fused) for j in jobs), progress)
+
+    def accept(job: _StemJob, results: list[tuple[int, str, str, object]]) -> None:
+        for k, path, status, payload in results:
+            if status == "ok":
+                vals = payload
+                methods[k].images[job.stem] = {n: vals[n] for n in names}  # type: ignore[index]
             else:
-                m.images[stem] = {n: vals[i.name] for n, i in zip(names, infos)}
-            bar.update(1)
-    bar.close()
+                skipped.append((path, str(payload)))
+            bar.update(f"{job.stem} ({methods[k].name})")
+
+    try:
+        if workers == 1 or len(jobs) <= 1:
+            for job in jobs:
+                accept(job, _evaluate_stem(job, names, protocol))
+        else:
+            ctx = multiprocessing.get_context("spawn")
+            with cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_one_thread) as pool:
+                futures = {pool.submit(_evaluate_stem, job, names, protocol): job for job in jobs}
+                for future in cf.as_completed(futures):
+                    accept(futures[future], future.result())
+    finally:
+        bar.close()
+    first = pairset[0]
     return EvalReport(protocol, names, {n: i.higher_is_better for n, i in zip(names, infos)},
-                      a_dir, b_dir, methods, skipped)
+                      first.vis_path.parent, first.ir_path.parent, methods, skipped)
 
 
 # --------------------------------------------------------------------------- formatting
@@ -337,7 +410,15 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
                    help="output format (default: from -o's suffix, else md)")
     p.add_argument("-o", "--output", type=Path, metavar="FILE",
                    help="write the table here instead of stdout")
-    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.add_argument("--ir-dir", metavar="DIR", help="folder of the infrared (or MRI) sources under ROOT, "
+                                                    "when it has another name")
+    p.add_argument("--vis-dir", metavar="DIR", help="folder of the visible (or CT/PET/SPECT) sources, likewise")
+    p.add_argument("--recursive", action="store_true",
+                   help="sources and fused images in sub-folders, paired by their relative paths")
+    p.add_argument("--workers", type=int, default=1, metavar="N",
+                   help="evaluate in N processes (default 1); the values do not depend on N")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress display (default: a bar on a terminal, else one line per image on stderr)")
     p.add_argument("--list-metrics", action="store_true",
                    help="list the metrics (names, aliases, direction, reference) and exit")
 
@@ -383,7 +464,8 @@ def run(args: argparse.Namespace) -> int:
         fmt = {"md": "md", "markdown": "md", "csv": "csv", "json": "json"}.get(suffix, "md")
     try:
         report = evaluate_folders(args.fused_dirs, args.sources, metrics, args.protocol,
-                                  progress=False if args.no_progress else None)
+                                  progress=False if args.no_progress else None, workers=args.workers,
+                                  ir_dir=args.ir_dir, vis_dir=args.vis_dir, recursive=args.recursive)
     except ValueError as exc:
         print_error("eval", exc)
         return EXIT_USAGE

@@ -3,11 +3,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
 from ..errors import HIFMError
-from .common import add_derun_options, add_param_options, check_derun_options, guess_task, params_from_args
+from .common import (
+    add_derun_options,
+    add_param_options,
+    add_thermal_options,
+    check_derun_options,
+    guess_task,
+    params_from_args,
+)
 
 __all__ = ["add_parser", "run"]
 
@@ -29,7 +37,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--backend", choices=["auto", "numpy", "cupy"], default="auto", help="array backend for --method hifm")
     p.add_argument("--resize", action="store_true",
                    help="resize IR to the size of VIS when they differ (default: refuse the pair)")
-    p.add_argument("--info", metavar="JSON", help="also write the solver's history and parameters to JSON")
+    p.add_argument("--info", metavar="JSON",
+                   help="also write a JSON with how the infrared input was read (bit depth, stretch) and, for "
+                        "--method hifm, the solver's parameters and per-iteration history")
+    add_thermal_options(p)
     add_derun_options(p, guess="mif when a file or folder name says MRI, CT, PET or SPECT, else ivf")
     add_param_options(p)
     p.set_defaults(func=run)
@@ -41,10 +52,17 @@ def run(args: argparse.Namespace) -> int:
     from .. import api
     from ..batch import resize_image
     from ..io import read_image, write_image
+    from ..thermal import pseudo_colour_warning, stretch_ir
 
     check_derun_options(args)
     ir = read_image(args.ir, gray_if_equal=True)
     vis = read_image(args.vis, gray_if_equal=True)
+    ir, ir_input = stretch_ir(ir, tuple(args.ir_range) if args.ir_range else None, auto=not args.no_stretch)
+    if ir_input.stretched:
+        print(ir_input.describe(args.ir))
+    warning = pseudo_colour_warning(ir, args.ir)
+    if warning:
+        print(f"hifm fuse: {warning}", file=sys.stderr)
     if ir.shape[:2] != vis.shape[:2]:
         if not args.resize:
             raise HIFMError(f"size mismatch: '{args.ir}' is {ir.shape[1]}×{ir.shape[0]}, '{args.vis}' is "
@@ -82,8 +100,9 @@ def run(args: argparse.Namespace) -> int:
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     path = write_image(args.output, result)
     print(f"wrote {path}")
-    if info is not None:
+    if args.info:
+        doc = {"method": args.method, "ir_input": ir_input.as_dict(), **(info.as_dict() if info is not None else {})}
         Path(args.info).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.info).write_text(json.dumps(info.as_dict(), indent=1))
+        Path(args.info).write_text(json.dumps(doc, indent=1))
         print(f"wrote {args.info}")
     return 0

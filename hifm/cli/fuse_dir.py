@@ -20,6 +20,7 @@ from .common import (
     EXIT_INTERRUPTED,
     EXIT_USAGE,
     add_derun_options,
+    add_thermal_options,
     check_derun_options,
     print_error,
     sigterm_as_interrupt,
@@ -52,7 +53,14 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
     from ..io import DEFAULT_MAX_PIXELS
 
-    parser.add_argument("root", help="data set root holding ir/ and vi/ (or infrared/visible, MRI/CT, ...)")
+    parser.add_argument("root", help="data set root: ir/ + vi/ (or infrared/visible, mri/ + ct|pet|spect/, ...), "
+                                     "a flat folder of *_ir + *_vi files, or (--recursive) folders of data sets")
+    parser.add_argument("--ir-dir", metavar="DIR", help="folder of the infrared (or MRI) images, relative to ROOT "
+                                                         "or absolute, when it has another name")
+    parser.add_argument("--vis-dir", metavar="DIR", help="folder of the visible (or CT/PET/SPECT) images, likewise")
+    parser.add_argument("--recursive", action="store_true",
+                        help="also pair images in sub-folders (ir/day/01.png + vi/day/01.png), or collect the "
+                             "data sets below ROOT; outputs keep the relative paths")
     parser.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="output folder (created if needed)")
     parser.add_argument("--method", choices=["anchor", "hifm", "derun"], default="hifm",
                         help="anchor, hifm (the ADMM solver, default) or derun (the unrolled network, loaded once "
@@ -74,6 +82,7 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
                              "an address such as tcp://host:8786 uses an existing scheduler")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     add_derun_options(parser, guess="mif for a medical layout (mri/ + ct/, pet/ or spect/), else ivf")
+    add_thermal_options(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -94,11 +103,13 @@ def run(args: argparse.Namespace) -> int:
             resize=args.resize,
             max_pixels=args.max_pixels or None,
             out_format=args.out_format,
+            ir_range=tuple(args.ir_range) if args.ir_range else None,
+            stretch=not args.no_stretch,
         )
         with sigterm_as_interrupt():
             report = fuse_dir(
                 args.root, args.output, settings, workers=workers, resume=args.resume, dask=args.dask,
-                progress=not args.quiet,
+                progress=not args.quiet, ir_dir=args.ir_dir, vis_dir=args.vis_dir, recursive=args.recursive,
             )
     except HIFMError as exc:
         print_error("fuse-dir", exc)
