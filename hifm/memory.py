@@ -11,7 +11,7 @@ Estimates (bytes; ``P`` = pixels of the padded FFT domain, ``N`` = pixels of the
   F/H/G splits and their right-hand sides, the half spectrum, the denominator) plus the
   transients of its first iteration; ``c`` = 1 for a colour source.
 * ``anchor``: ``(12 + 8c) · N · s`` (box filters on float64 running sums).
-* ``derun`` (inference, no autograd): ``(30 + 12n) · P · s``.
+* ``derun`` (inference, no autograd): ``(40 + 12n) · P · s`` per pair of a batch.
 
 The constants were measured (tracemalloc peaks of :func:`hifm.fuse` for NumPy, peak RSS of
 :func:`unrolled.inference.fuse_derun`; ``tests/test_hardening.py`` checks that the estimate
@@ -69,6 +69,7 @@ def estimate_bytes(
     dtype: str = "float32",
     n_filters: int = 4,
     margin: int = 8,
+    batch: int = 1,
 ) -> int:
     """Memory (bytes) that fusing one ``shape = (H, W)`` pair with ``method`` needs (module docstring).
 
@@ -79,6 +80,7 @@ def estimate_bytes(
         dtype: the working precision, ``"float32"`` or ``"float64"``.
         n_filters: filters of ∇_l plus ∇_k (4 for the solver's default ``diff`` banks, 10 for DeRUN's).
         margin: the reflective margin of the padded domain.
+        batch: pairs fused together (DeRUN's batches).
     """
     import numpy as np
 
@@ -96,7 +98,7 @@ def estimate_bytes(
     if method == "hifm":
         return int((32 + 4 * n_filters + 4 * c) * p_px * s)
     if method == "derun":
-        return int((30 + 12 * n_filters) * p_px * s)
+        return int((40 + 12 * n_filters) * p_px * s) * max(int(batch), 1)
     raise InputError(f"unknown method {method!r} for the memory estimate")
 
 
