@@ -109,11 +109,10 @@ def load_weights(
     """A :class:`DeRUN` from ``NAME.json`` or ``NAME.safetensors`` (the other is found next to it).
 
     Raises:
-        WeightsError: a file is missing, the JSON is malformed, or the safetensors file's
-            sha256 differs from the one recorded in the JSON.
+        WeightsError: a file is missing, the JSON is malformed, the safetensors file's
+            sha256 differs from the one recorded in the JSON, or (sha256 matching) a field or
+            tensor is unusable: dtype, stages, tensor names or shapes, NaN/inf values.
     """
-    from safetensors.torch import load_file
-
     j = _json_path(path)
     if j.is_dir():
         j = _json_in_folder(j)
