@@ -241,10 +241,17 @@ def save_checkpoint(
             t = v if torch.is_tensor(v) else torch.tensor(v)
             tensors[f"optim.{idx}.{k}"] = t.detach().cpu().contiguous()
     tensors["rng.torch"] = torch.get_rng_state()
+    import tempfile
+
     st_path = path.with_suffix(".safetensors")
-    tmp = st_path.with_name(st_path.name + ".tmp")
-    save_file(tensors, str(tmp))
-    os.replace(tmp, st_path)
+    fd, tmp = tempfile.mkstemp(dir=st_path.parent, prefix=f".{st_path.name}.", suffix=".tmp")  # never a planted link
+    os.close(fd)
+    try:
+        save_file(tensors, tmp)
+        os.replace(tmp, st_path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
     meta = {
         "format": CKPT_FORMAT,
         "weights": st_path.name,
@@ -257,9 +264,7 @@ def save_checkpoint(
         **extra,
     }
     j = path.with_suffix(".json")
-    tmp_j = j.with_name(j.name + ".tmp")
-    tmp_j.write_text(json.dumps(meta, indent=1) + "\n")
-    os.replace(tmp_j, j)
+    _write_atomic(j, json.dumps(meta, indent=1) + "\n")
     return j
 
 

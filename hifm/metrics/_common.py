@@ -10,7 +10,10 @@ from __future__ import annotations
 from typing import Callable
 
 import numpy as np
+
 from scipy import ndimage
+
+from ..errors import InputError
 
 __all__ = [
     "as_plane",
@@ -42,39 +45,39 @@ def check_image(x: object, name: str = "image") -> np.ndarray:
     bool/complex/object dtypes, 4 channels, integers or floats outside 0..255).
     """
     if isinstance(x, np.ma.MaskedArray):
-        raise ValueError(f"{name}: masked arrays are not accepted (the masked pixels would be measured as "
+        raise InputError(f"{name}: masked arrays are not accepted (the masked pixels would be measured as "
                          "stored); fill them first, e.g. x.filled(0)")
     arr = np.asarray(x)
     kind = arr.dtype.kind
     if kind not in "uif":
-        raise ValueError(
+        raise InputError(
             f"{name}: unsupported dtype {arr.dtype}; expected uint8 (or another integer type "
             "with values in 0..255) or a float type on the 0..255 scale"
         )
     if arr.ndim == 3 and arr.shape[2] == 1:
         arr = arr[:, :, 0]
     if arr.ndim not in (2, 3):
-        raise ValueError(
+        raise InputError(
             f"{name}: expected a 2-D (H×W) or 3-D (H×W×3) image, got shape {arr.shape}"
         )
     if arr.ndim == 3 and arr.shape[2] != 3:
-        raise ValueError(
+        raise InputError(
             f"{name}: expected 1 or 3 channels, got {arr.shape[2]} (drop the alpha channel "
             "or convert palette images to RGB first)"
         )
     if arr.shape[0] == 0 or arr.shape[1] == 0:
-        raise ValueError(f"{name}: empty image (shape {arr.shape})")
+        raise InputError(f"{name}: empty image (shape {arr.shape})")
     if kind == "f":
         if not np.all(np.isfinite(arr)):
-            raise ValueError(f"{name}: contains NaN or infinite values")
+            raise InputError(f"{name}: contains NaN or infinite values")
         lo, hi = float(arr.min()), float(arr.max())
         if lo < -FLOAT_TOLERANCE or hi > 255.0 + FLOAT_TOLERANCE:
-            raise ValueError(f"{name}: float values must lie in 0..255 (8-bit intensities), got "
+            raise InputError(f"{name}: float values must lie in 0..255 (8-bit intensities), got "
                              f"{lo:.6g}..{hi:.6g}")
     elif arr.dtype != np.uint8:
         lo, hi = int(arr.min()), int(arr.max())
         if lo < 0 or hi > 255:
-            raise ValueError(
+            raise InputError(
                 f"{name}: integer values must lie in 0..255 (8-bit intensities), got "
                 f"{lo}..{hi}; rescale 16-bit data to 0..255 first"
             )
@@ -85,7 +88,7 @@ def as_plane(x: object, name: str = "image") -> np.ndarray:
     """Check a single-plane image and return it as a C-contiguous float64 2-D array."""
     arr = check_image(x, name)
     if arr.ndim != 2:
-        raise ValueError(f"{name}: expected a single plane (H×W), got shape {arr.shape}")
+        raise InputError(f"{name}: expected a single plane (H×W), got shape {arr.shape}")
     return np.ascontiguousarray(arr, dtype=np.float64)
 
 
