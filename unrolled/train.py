@@ -46,6 +46,7 @@ from typing import Any, Sequence
 import torch
 
 from hifm.errors import InputError, display_path
+from hifm.io import _umask
 from hifm.params import HIFMParams
 
 from .data import CropSampler, DegradeConfig, load_pairs
@@ -248,6 +249,7 @@ def save_checkpoint(
     os.close(fd)
     try:
         save_file(tensors, tmp)
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, st_path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -379,6 +381,7 @@ def _write_atomic(path: Path, text: str) -> None:
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
