@@ -354,6 +354,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (WeightsError, OSError, ValueError) as exc:
         print(f"python -m unrolled.weights {args.command}: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print(f"python -m unrolled.weights {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":  # pragma: no cover
