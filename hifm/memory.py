@@ -11,12 +11,12 @@ Estimates (bytes; ``P`` = pixels of the padded FFT domain, ``N`` = pixels of the
   F/H/G splits and their right-hand sides, the half spectrum, the denominator) plus the
   transients of its first iteration; ``c`` = 1 for a colour source.
 * ``anchor``: ``(12 + 8c) · N · s`` (box filters on float64 running sums).
-* ``derun`` (inference, no autograd): ``(60 + 14n) · P · s`` per pair of a batch (the peak RSS
-  varies by ±25 % from run to run with the allocator: the constant covers the highest seen).
+* ``derun`` (inference, no autograd): ``(40 + 12n) · P · s`` per pair of a batch.
 
-The constants were measured (tracemalloc peaks of :func:`hifm.fuse` for NumPy, peak RSS of
-:func:`unrolled.inference.fuse_derun`; ``tests/test_hardening.py`` checks that the estimate
-stays between the measurement and twice it) and round up.
+The constants were measured and round up: tracemalloc peaks of :func:`hifm.fuse` for NumPy,
+and the growth of the peak RSS (``VmHWM``) of :func:`unrolled.inference.fuse_derun` (about 500
+bytes per pixel at 512² and 1024²). ``tests/test_hardening.py`` checks that each estimate lies
+between the measurement and 2.5 times it.
 
 Available memory: ``MemAvailable`` of ``/proc/meminfo``, lowered to the cgroup's limit minus
 its usage when the process runs in a memory-limited container; the environment variable
@@ -99,7 +99,7 @@ def estimate_bytes(
     if method == "hifm":
         return int((32 + 4 * n_filters + 4 * c) * p_px * s)
     if method == "derun":
-        return int((60 + 14 * n_filters) * p_px * s) * max(int(batch), 1)
+        return int((40 + 12 * n_filters) * p_px * s) * max(int(batch), 1)
     raise InputError(f"unknown method {method!r} for the memory estimate")
 
 

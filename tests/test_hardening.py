@@ -530,18 +530,24 @@ def test_memory_estimate_bounds_the_measured_peak(method, colour, dtype, bank):
 
 def test_derun_memory_estimate_bounds_the_measured_peak(tmp_path):
     pytest.importorskip("torch")
+    if not Path("/proc/self/status").exists():
+        pytest.skip("needs /proc/self/status (VmRSS, VmHWM)")
+    # VmHWM, not ru_maxrss: the latter keeps the parent's RSS across fork + exec (pytest's, hundreds of MB)
     script = """
-import resource, sys, numpy as np, torch
+import numpy as np, torch
 torch.set_num_threads(1)
 from unrolled.inference import fuse_derun, get_model
 from hifm.memory import estimate_bytes
+def status(key):
+    line = next(l for l in open("/proc/self/status") if l.startswith(key + ":"))
+    return int(line.split()[1]) * 1024
 rng = np.random.default_rng(0)
 a = rng.integers(0, 255, (512, 512), dtype=np.uint8)
 model = get_model("ivf")
 fuse_derun(a[:64, :64], a[:64, :64])
-before = int(open("/proc/self/statm").read().split()[1]) * 4096
+before = status("VmRSS")
 fuse_derun(a, a)
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+peak = status("VmHWM")
 n = model.config.bank("l").shape[0] + model.config.bank("k").shape[0]
 print(peak - before, estimate_bytes("derun", (512, 512), n_filters=n, margin=model.config.margin))
 """
