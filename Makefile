@@ -7,9 +7,11 @@ STAMP   = $(VENV)/.installed
 .PHONY: demo test test-all bench clean
 
 $(STAMP): pyproject.toml
+	@echo "== creating $(VENV) and installing hifm with its dependencies (torch is the large one: 1-3 minutes)"
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[test]"
+	$(PY) -m pip install --progress-bar on -e ".[test]"
+	@echo "== installed; next runs of make demo / make test start at once"
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -120,16 +120,16 @@ def available_datasets(keys: Sequence[str], quick: bool) -> list[str]:
     printed and kept in :data:`DATA_NOTES`. A full run needs the real data.
 
     Raises:
-        FileNotFoundError: a full run and a data set is missing (names the folder and HIFM_DATA).
+        SystemExit: a full run and a data set is missing (one line naming the folder and HIFM_DATA).
     """
     out: list[str] = []
     for key in keys:
         info = DATASETS[key]
         use = key
         if not info.root.is_dir():
-            if not quick:
-                raise FileNotFoundError(f"data set {key!r}: folder {info.root} not found; set HIFM_DATA to the folder "
-                                        "that holds the full data sets (docs/data.md) or run with --quick")
+            if not quick:  # one line, no traceback: the script cannot run without its data
+                raise SystemExit(f"error: data set {key!r}: folder {info.root} not found; set HIFM_DATA to the "
+                                 "folder that holds the full data sets (docs/data.md) or run with --quick")
             use = STAND_INS.get(key)
             note = (f"{info.title}: not found at {info.root}; " + (
                 f"using the shipped {DATASETS[use].title} ({DATASETS[use].root.relative_to(REPO)}) instead"

@@ -4,8 +4,8 @@ Protocol (DESIGN §2.3): TNO pairs (gray), two_scale anchor, Gaussian noise of
 σ ∈ {0, 5, 10, 20}/255 added to the visible image (seeded), ``hifm.solve``
 with the setting under test; score = PSNR and SSIM of the fused image against
 the anchor of the *clean* pair (what the model should recover), averaged over
-pairs.  Sweeps: ρ (convergence), a fixed threshold t (with the mean noise estimate
-σ̂ at each level, from which the rule t = max(t_min, κ(σ̂ − σ₀)) was fitted),
+pairs.  Sweeps: ρ (convergence), a fixed threshold t = λ (ρ = 1; with the mean noise
+estimate σ̂ at each level, from which the rule λ = max(λ_min, κ(σ̂ − σ₀)) was fitted),
 the gain κ of that rule with μ = 0, then μ and θ of the Lorentzian term.
 Prints Markdown tables.
 """
@@ -109,7 +109,7 @@ def main(argv=None) -> int:
         for t in (0.001, 0.003, 0.006, 0.01, 0.015, 0.02, 0.03, 0.045, 0.06):
             print(row(f"{t}", score(pairs, args.iters, lam=t, mu=0.0)), flush=True)
     if args.sweep in ("kappa", "all"):
-        print("\n**noise gain κ of t = max(t_min, κ(σ̂ − σ₀)), σ₀ = 0.006, μ = 0**\n")
+        print("\n**noise gain κ of λ = max(λ_min, κ(σ̂ − σ₀)) (= t at ρ = 1), σ₀ = 0.006, μ = 0**\n")
         print(header("κ"))
         for kappa in (0.5, 0.7, 0.9):
             print(row(f"{kappa}", score(pairs, args.iters, noise_gain=kappa, mu=0.0)), flush=True)

@@ -59,13 +59,14 @@ def pass_update(
     y, m, f, hh, gg, taps_l, count_l, taps_k, count_k,
     thresh, q, use_map, map_p1, map_step, rho, eta,
     tau, omega, mu, theta, sigma, h_steps, lam,
-    p_l, p_k, merge, monitor, y_prev, acc,
+    p_l, p_k, merge, monitor, y_prev, acc, target, use_target,
 ):
     """Steps 2–5 of §2.1 at every pixel, given the new Y; writes ρ(E − F) into ``p_l`` and
-    τ(∇_k M + H − G) into ``p_k`` (or adds it into ``p_l`` when ``merge``: equal banks).
+    τ(T_k + H − G) into ``p_k`` (or adds it into ``p_l`` when ``merge``: equal banks).
 
-    With ``monitor`` it accumulates into ``acc``: [½‖Y−M‖², Σλ|∇_lY|, Σμ log(1+θ(∇_k(Y−M))²),
-    Σ(∇_lY − E)², Σ(∇_k(Y−M) − H)², Σ(Y − Y_prev)², ΣY_prev²].
+    T_k is ``target[k]`` when ``use_target`` (DESIGN §2.4), else ∇_k M (computed here).
+    With ``monitor`` it accumulates into ``acc``: [½‖Y−M‖², Σλ|∇_lY|, Σμ log(1+θ(∇_kY − T_k)²),
+    Σ(∇_lY − E)², Σ(∇_kY − T_k − H)², Σ(Y − Y_prev)², ΣY_prev²].
     """
     h, w = y.shape
     nl = taps_l.shape[0]
@@ -111,7 +112,10 @@ def pass_update(
                     a1 += lam[l] * abs(gy)
                     a3 += res * res
             for k in range(nk):
-                gm = _conv_at(m, taps_k[k], count_k[k], i, j, h, w)
+                if use_target:
+                    gm = target[k, i, j]
+                else:
+                    gm = _conv_at(m, taps_k[k], count_k[k], i, j, h, w)
                 d = _conv_at(y, taps_k[k], count_k[k], i, j, h, w) - gm
                 hv = hh[k, i, j]
                 gv = gg[k, i, j]

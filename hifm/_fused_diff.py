@@ -4,7 +4,9 @@ One call performs, for the Y just returned by the FFT, steps 2–5 of §2.1 and 
 right-hand side Ens of the next step 1, row by row: each row's differences,
 E/F- and H/G-updates run as short loops over row buffers that stay in L1 and
 vectorise (few pointers per loop), and the combined adjoint arguments
-P = ρ(E − F) + τ(∇M + H − G) never reach main memory.  Forward differences
+P = ρ(E − F) + τ(T + H − G) never reach main memory.  The gradient target T
+(DESIGN §2.4) is either read from two planes (``use_target``) or, for the
+supplement's T = ∇M, derived from M's rows on the fly.  Forward differences
 (``hifm.filters.differences``): ∂x Y[i, j] = Y[i, j+1] − Y[i, j],
 ∂y Y[i, j] = Y[i+1, j] − Y[i, j] (circular), so
 
@@ -42,7 +44,8 @@ def _ef(g, f, p, e_out, t, eta, rho):
 
 @njit(cache=True, fastmath=_FM, inline="always")
 def _hg(d, gm, h, g, p, tau, omega, mu2t, theta, sigma, one):
-    """H ← H − σ[−τ(d − H + G) + 2μθH/(1 + θH²)] (S11), G ← G + ω(d − H) (S12), p += τ(∇M + H − G)."""
+    """H ← H − σ[−τ(d − H + G) + 2μθH/(1 + θH²)] (S11), G ← G + ω(d − H) (S12), p += τ(T + H − G)
+    with d = ∇Y − T and ``gm`` = T."""
     for j in range(p.shape[0]):
         hv = h[j]
         gv = g[j]
@@ -56,8 +59,8 @@ def _hg(d, gm, h, g, p, tau, omega, mu2t, theta, sigma, one):
 
 @njit(cache=True, fastmath=_FM, inline="always")
 def _exact_hg(g, p, tau):
-    """μ = 0, σ = 1/τ, ω = 1: the H-step is exact, H = ∇(Y − M) + G, so G stays 0 and
-    τ(∇M + H − G) = τ∇Y: p += τ∇Y, and H, G need not be stored."""
+    """μ = 0, σ = 1/τ, ω = 1: the H-step is exact, H = ∇Y − T + G, so G stays 0 and
+    τ(T + H − G) = τ∇Y: p += τ∇Y, and H, G need not be stored (whatever T is)."""
     for j in range(p.shape[0]):
         p[j] += tau * g[j]
 
@@ -89,14 +92,16 @@ def _monitor_row(y0, m0, yp, gx, gy, dx, dy, ex, ey, hx, hy, lam, mu, theta):
 
 
 @njit(cache=True, fastmath=_FM)
-def diff_iteration(y, m, f, hh, gg, ens, c, monitor, y_prev, acc, exact_hg=False):
+def diff_iteration(y, m, f, hh, gg, ens, c, monitor, y_prev, acc, exact_hg, tt, use_target):
     """Steps 2–5 of §2.1 for the Y in ``y`` and Ens for the next Y-step, in place.
 
     ``f``, ``hh``, ``gg`` are ``(2, H, W)`` (x then y); ``c`` from :func:`constants`.
+    ``tt`` ``(2, H, W)``: the gradient target T when ``use_target``; otherwise T = ∇M
+    is computed from M's rows.
     ``exact_hg`` (valid for μ = 0, σ = 1/τ, ω = 1 only) skips the H/G arrays: there
-    H = ∇(Y − M) and G = 0 exactly, so the iterates are those of the full update.
-    With ``monitor``, ``acc`` (float64) receives [½‖Y−M‖², λΣ|∇Y|, μΣlog(1+θ(∇(Y−M))²),
-    Σ(∇Y−E)², Σ(∇(Y−M)−H)², Σ(Y−Y_prev)², ΣY_prev²].
+    H = ∇Y − T and G = 0 exactly, so the iterates are those of the full update.
+    With ``monitor``, ``acc`` (float64) receives [½‖Y−M‖², λΣ|∇Y|, μΣlog(1+θ(∇Y−T)²),
+    Σ(∇Y−E)², Σ(∇Y−T−H)², Σ(Y−Y_prev)², ΣY_prev²].
     """
     h, w = y.shape
     t, rho, eta, tau, omega = c[0], c[1], c[2], c[3], c[4]
@@ -124,12 +129,21 @@ def diff_iteration(y, m, f, hh, gg, ens, c, monitor, y_prev, acc, exact_hg=False
         m1 = m[ip]
         for j in range(w - 1):
             gx[j] = y0[j + 1] - y0[j]
-            gmx[j] = m0[j + 1] - m0[j]
         gx[w - 1] = y0[0] - y0[w - 1]
-        gmx[w - 1] = m0[0] - m0[w - 1]
         for j in range(w):
             gy[j] = y1[j] - y0[j]
-            gmy[j] = m1[j] - m0[j]
+        if use_target:
+            tx = tt[0, i]
+            ty = tt[1, i]
+            for j in range(w):
+                gmx[j] = tx[j]
+                gmy[j] = ty[j]
+        else:
+            for j in range(w - 1):
+                gmx[j] = m0[j + 1] - m0[j]
+            gmx[w - 1] = m0[0] - m0[w - 1]
+            for j in range(w):
+                gmy[j] = m1[j] - m0[j]
         for j in range(w):
             dx[j] = gx[j] - gmx[j]
             dy[j] = gy[j] - gmy[j]

@@ -15,12 +15,14 @@ from typing import Any, Callable
 import numpy as np
 
 from . import backend as hifm_backend
-from .anchors import ANCHORS
+from .anchors import ANCHORS, DEFAULT_ANCHOR
 from .anchors import anchor as _anchor
+from .chroma import denoise_chroma
 from .errors import InputError, OptionError
 from .memory import check_memory
 from .params import HIFMParams, ResolvedParams
 from .solver import History, HIFMSolver
+from .noise import noise_level
 from .sources import prepare_sources, restore_layout
 
 __all__ = ["solve", "fuse", "SolveInfo", "estimate_noise", "METHODS", "MAX_ITERS", "method_options"]
@@ -100,6 +102,8 @@ class SolveInfo:
     engine: str
     fft: str | None
     anchor: Any = field(repr=False, default=None)
+    mu: float = 0.0
+    chroma: Any = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -112,6 +116,8 @@ class SolveInfo:
             "seconds": self.seconds,
             "engine": self.engine,
             "fft": self.fft,
+            "mu": self.mu,
+            "chroma": None if self.chroma is None else {"sigma": list(self.chroma.sigma), "lam": list(self.chroma.lam)},
         }
 
 
@@ -174,12 +180,15 @@ def solve(
     give_back_numpy = backend == "cupy" and not hifm_backend.is_cupy(ir)
     ir, vis = _to_backend(ir, backend), _to_backend(vis, backend)
     prep = prepare_sources(ir, vis, p.dtype)
+    chroma_report = None
+    if prep.chroma is not None and p.chroma_denoise:
+        prep.chroma, chroma_report = denoise_chroma(prep.chroma, p)
     m = make_anchor(prep.a, prep.b, p.anchor)
-    sigma = estimate_noise(m) if p.lam is None else 0.0
+    sigma = noise_level(prep.a, prep.b, m, p.noise_from) if p.lam is None else 0.0
     resolved: ResolvedParams = p.resolve(sigma)
     monitor = return_info or p.tol is not None
     t0 = time.perf_counter()
-    solver = HIFMSolver(m, resolved, engine=engine, monitor=monitor)
+    solver = HIFMSolver(m, resolved, engine=engine, monitor=monitor, sources=(prep.a, prep.b))
     for _ in range(int(iters)):
         if solver.done():
             break
@@ -196,7 +205,8 @@ def solve(
     info = SolveInfo(
         history=solver.history, params=p, lam=resolved.lam, threshold=resolved.threshold, sigma_noise=sigma,
         iterations=solver.iteration, seconds=seconds, engine=solver.engine,
-        fft=getattr(getattr(solver, "fft", None), "library", None), anchor=m,
+        fft=getattr(getattr(solver, "fft", None), "library", None), anchor=m, mu=resolved.mu_eff,
+        chroma=chroma_report,
     )
     return out, info
 
@@ -216,7 +226,7 @@ def fuse(ir: Any, vis: Any, method: str = "hifm", **options: Any) -> Any:
         dtype = options.get("dtype", "float32")
         if dtype not in ("float32", "float64"):
             raise InputError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
-        name = options.get("anchor", "two_scale")
+        name = options.get("anchor", DEFAULT_ANCHOR)
         if isinstance(name, str) and name not in ANCHORS:
             raise InputError(f"unknown anchor {name!r}; choose one of {sorted(ANCHORS)}, a callable or an array")
         _check_job_memory("anchor", ir, vis, dtype=dtype)

@@ -32,10 +32,10 @@ role B ("visible")         ``vi``, ``vis``, ``visible``, ``crop_lr_visible``;
                            with ``mri``: ``ct``, ``pet`` or ``spect``
 =========================  ==============================================================
 
-Medical pairs: the MRI plays role A of DESIGN §2 (the "infrared", anatomical source,
+Medical pairs: the MRI plays role A of the model (the "infrared", anatomical source,
 stored in :attr:`Pair.ir_path`) and the CT/PET/SPECT image plays role B (stored in
 :attr:`Pair.vis_path`); when one source is colour (PET/SPECT pseudo-colour) it
-supplies the chroma of the fused image (DESIGN §5).
+supplies the chroma of the fused image (docs/model.md).
 
 Known layouts (point ``root`` at the folder shown):
 

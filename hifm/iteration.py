@@ -43,18 +43,25 @@ class StepWeights:
     h_steps: int = 1
 
 
-def init_state(m: Any, kernels_l: Any, kernels_k: Any) -> ADMMState:
-    """Y⁰ = M, E⁰ = ∇_l M, F⁰ = 0, H⁰ = 0, G⁰ = 0 (§2.1)."""
+def init_state(m: Any, kernels_l: Any, kernels_k: Any, target_k: Any = None) -> ADMMState:
+    """Y⁰ = M, E⁰ = ∇_l M, F⁰ = 0, H⁰ = ∇_k M − T_k, G⁰ = 0 (§2.1, §2.4).
+
+    Both splits start consistent with Y⁰ = M (E⁰ = ∇_l Y⁰, H⁰ = ∇_k Y⁰ − T_k), so Y¹ = M
+    whatever the target.  ``target_k`` None means T_k = ∇_k M (the supplement's model: H⁰ = 0).
+    """
     e = ops.grad(m, kernels_l)
     nk = kernels_k.shape[0]
-    zk = ops.grad(m, kernels_k) * 0 if nk else None
-    return ADMMState(m, e, e * 0, zk, zk)
+    if not nk:
+        return ADMMState(m, e, e * 0, None, None)
+    gm = ops.grad(m, kernels_k)
+    h = gm * 0 if target_k is None else gm - target_k
+    return ADMMState(m, e, e * 0, h, gm * 0)
 
 
 def admm_step(
     state: ADMMState,
     m: Any,
-    grad_m_k: Any,
+    target_k: Any,
     denom: Any,
     kernels_l: Any,
     kernels_k: Any,
@@ -62,16 +69,18 @@ def admm_step(
 ) -> ADMMState:
     """One iteration: Y-step (S5–S6), E-step (S7), F-step (S9), J H-steps (S10–S11), G-step (S12).
 
-    ``grad_m_k`` = ∇_k M (precomputed), ``denom`` = :func:`hifm.ops.denominator`.
+    ``target_k`` = T_k, the gradient target of φ (precomputed; ∇_k M in the supplement's
+    model, :func:`hifm.ops.gradient_target`), ``denom`` = :func:`hifm.ops.denominator`.
+    The φ split is H_k = ∇_k Y − T_k.
     """
-    ens = ops.y_rhs(m, state.e, state.f, state.h, state.g, grad_m_k, kernels_l, w.rho, kernels_k, w.tau)
+    ens = ops.y_rhs(m, state.e, state.f, state.h, state.g, target_k, kernels_l, w.rho, kernels_k, w.tau)
     y = ops.y_step(ens, denom)
     grad_y = ops.grad(y, kernels_l)
     e = ops.e_step(grad_y, state.f, w.shrink)
     f = ops.dual_update(state.f, grad_y - e, w.eta)
     h, g = state.h, state.g
     if kernels_k.shape[0]:
-        grad_ym = ops.grad(y, kernels_k) - grad_m_k
+        grad_ym = ops.grad(y, kernels_k) - target_k
         for _ in range(w.h_steps):
             h = ops.h_step(h, grad_ym, g, w.tau, w.mu, w.theta, w.sigma)
         g = ops.dual_update(g, grad_ym - h, w.omega)

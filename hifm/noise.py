@@ -15,7 +15,7 @@ import numpy as np
 from . import backend
 from .anchors import _mirror_index
 
-__all__ = ["DB2_HIGHPASS", "diagonal_detail", "estimate_noise"]
+__all__ = ["DB2_HIGHPASS", "diagonal_detail", "estimate_noise", "noise_level", "NOISE_FROM"]
 
 #: Decomposition high-pass filter of Daubechies-2 (as ``pywt.Wavelet("db2").dec_hi``).
 _S3 = np.sqrt(3.0)
@@ -56,3 +56,22 @@ def _median(values: Any) -> Any:
 def estimate_noise(image: Any) -> Any:
     """σ̂ of additive white Gaussian noise in a 2-D image in [0, 1] (a 0-d array of the input's backend)."""
     return _median(abs(diagonal_detail(image))) / 0.6745
+
+
+#: Where the noise level of the noise-adaptive threshold is estimated (DESIGN §2.3).
+NOISE_FROM = ("sources", "anchor")
+
+
+def noise_level(a: Any, b: Any, m: Any, where: str = "sources") -> float:
+    """σ̂ that sets the noise-adaptive threshold, as a float.
+
+    ``where="sources"``: max(σ̂(A), σ̂(B)) of the two luminance sources — the sensor noise of
+    either source reaches Y through its details and through the gradient target, and the
+    anchor hides part of it (it takes some details from the cleaner source);
+    ``"anchor"``: σ̂(M) (the rule of the supplement-era solver).
+    """
+    if where == "anchor":
+        return float(estimate_noise(m))
+    if where == "sources":
+        return max(float(estimate_noise(a)), float(estimate_noise(b)))
+    raise ValueError(f"unknown noise_from {where!r}; choose one of {list(NOISE_FROM)}")

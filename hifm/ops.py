@@ -46,6 +46,9 @@ __all__ = [
     "h_step",
     "h_step_bound",
     "objective",
+    "TARGETS",
+    "source_target",
+    "gradient_target",
 ]
 
 
@@ -225,7 +228,10 @@ def y_rhs(
     kernels_k: Any,
     tau: Any,
 ) -> Any:
-    """Ens = M + Σ_k τ_k ∇_kᵀ(∇_k M + H_k − G_k) + Σ_l ρ_l ∇_lᵀ(E_l − F_l)  (S5).
+    """Ens = M + Σ_k τ_k ∇_kᵀ(T_k + H_k − G_k) + Σ_l ρ_l ∇_lᵀ(E_l − F_l)  (S5, with the gradient target of §2.4).
+
+    ``grad_m`` is the gradient target T_k: ∇_k M in the supplement's model (S1), or a
+    source-driven target (:func:`gradient_target`).
 
     Torch fast path (no autograd graph, banks of one kernel size): both sums share one set
     of tap sums P_{uv} = Σ_l ρ_l K_l[u, v] (E_l − F_l) + Σ_k τ_k K_k[u, v] (∇_k M + H_k − G_k)
@@ -429,9 +435,11 @@ def h_step_bound(tau: Any, mu: Any, theta: Any) -> Any:
 
 
 def h_step(h: Any, grad_ym: Any, g: Any, tau: Any, mu: Any, theta: Any, sigma: Any) -> Any:
-    """One gradient step of (S10–S11) on τ/2‖∇_k(Y − M) − H + G‖² + μ φ(H):
+    """One gradient step of (S10–S11) on τ/2‖∇_k Y − T_k − H + G‖² + μ φ(H):
 
-    H ← H − σ [ −τ (∇_k(Y − M) − H + G) + μ · 2θH / (1 + θH²) ].
+    H ← H − σ [ −τ (∇_k Y − T_k − H + G) + μ · 2θH / (1 + θH²) ],
+
+    with ``grad_ym`` = ∇_k Y − T_k (= ∇_k(Y − M) for the supplement's target T_k = ∇_k M).
     """
     tau_c, mu_c, sig_c = as_column(tau, h), as_column(mu, h), as_column(sigma, h)
     th = as_column(theta, h)
@@ -463,9 +471,12 @@ def _inplace_ok(target: Any, *xs: Any) -> bool:
     return tuple(shape) == tuple(target.shape)
 
 
-def objective(y: Any, m: Any, kernels_l: Any, lam: Any, kernels_k: Any, mu: Any, theta: Any) -> Any:
-    """J(Y) of (S1) with ψ = |·|: ½‖Y − M‖² + Σ_l λ_l ‖∇_l Y‖₁ + Σ_k μ_k Σ log(1 + θ (∇_k(Y − M))²).
+def objective(
+    y: Any, m: Any, kernels_l: Any, lam: Any, kernels_k: Any, mu: Any, theta: Any, target: Any = None
+) -> Any:
+    """J(Y) of the model with ψ = |·|: ½‖Y − M‖² + Σ_l λ_l ‖∇_l Y‖₁ + Σ_k μ_k Σ log(1 + θ (∇_k Y − T_k)²).
 
+    ``target`` is T (``(..., K, H, W)``); None means T_k = ∇_k M, the supplement's (S1).
     Sums over the last two axes (and the filter axis); one value per leading index.
     """
     xp = backend.get_xp(y)
@@ -474,8 +485,43 @@ def objective(y: Any, m: Any, kernels_l: Any, lam: Any, kernels_k: Any, mu: Any,
     if kernels_l is not None and kernels_l.shape[0]:
         total = total + (as_column(lam, y) * xp.abs(grad(y, kernels_l))).sum((-3, -2, -1))
     if kernels_k is not None and kernels_k.shape[0]:
-        total = total + (as_column(mu, y) * lorentzian(grad(d, kernels_k), theta)).sum((-3, -2, -1))
+        dev = grad(d, kernels_k) if target is None else grad(y, kernels_k) - target
+        total = total + (as_column(mu, y) * lorentzian(dev, theta)).sum((-3, -2, -1))
     return total
+
+
+#: Gradient targets T_k of φ(∇_k Y − T_k) (DESIGN §2.4): ``"anchor"`` is the supplement's
+#: T_k = ∇_k M; ``"sources"`` takes, per pixel, the responses of the source whose gradient is larger.
+TARGETS = ("anchor", "sources")
+
+#: Squared gradient magnitudes closer than this count as a tie in :func:`source_target`
+#: (decided for A), so that float32 and float64 runs choose alike on quantised images.
+TARGET_TIE_TOLERANCE = 1e-7
+
+
+def source_target(a: Any, b: Any, kernels: Any) -> Any:
+    """The source-driven gradient target (DESIGN §2.4), ``(..., K, H, W)``:
+
+        T_k(p) = ∇_k A(p)  if  Σ_k (∇_k A(p))² ≥ Σ_k (∇_k B(p))² − ε,   else ∇_k B(p),
+
+    i.e. at every pixel the whole response vector of the source with the larger gradient
+    magnitude over the bank (the edge of whichever source has it, with its direction and
+    sign); ties (ε = :data:`TARGET_TIE_TOLERANCE`) go to A.
+    """
+    xp = backend.get_xp(a, kernels)
+    ga, gb = grad(a, kernels), grad(b, kernels)
+    ea, eb = (ga * ga).sum(-3), (gb * gb).sum(-3)
+    choose_a = (ea >= eb - TARGET_TIE_TOLERANCE)[..., None, :, :]
+    return xp.where(choose_a, ga, gb)
+
+
+def gradient_target(kind: str, m: Any, a: Any, b: Any, kernels: Any) -> Any:
+    """T_k for φ(∇_k Y − T_k): ``"anchor"`` → ∇_k M (S1); ``"sources"`` → :func:`source_target` (A, B)."""
+    if kind == "anchor":
+        return grad(m, kernels)
+    if kind == "sources":
+        return source_target(a, b, kernels)
+    raise ValueError(f"unknown gradient target {kind!r}; choose one of {list(TARGETS)}")
 
 
 def soft_shrink_for(lam: Any, rho: Any) -> Any:

@@ -27,8 +27,8 @@ __all__ = ["HIFMParams", "ResolvedParams", "PARAM_RANGES", "in_interval", "MAX_H
 #: * ρ, τ ∈ [1e-6, 1e6]: beyond 1e6 float32 loses the data term (measured: 5e-3 off float64 at 1e7,
 #:   a constant image at 1e30, NaN at 1e39 where ρ overflows float32).
 #: * μ ≤ 1e6, θ ≤ 1e8: 2μθ must stay far from float32's overflow (1e300 overflowed the H-step size).
-#: * λ, λ_min, κ ≤ 1e3 and σ₀ ≤ 1: thresholds in [0, 1] image units; beyond that every gradient is
-#:   zeroed long before.
+#: * λ, λ_min, κ, t_c (mu_noise_ref) ≤ 1e3 and σ₀ ≤ 1: thresholds in [0, 1] image units; beyond that
+#:   every gradient is zeroed long before.
 PARAM_RANGES: dict[str, str] = {
     "rho": "[1e-6, 1e6]",
     "tau": "[1e-6, 1e6]",
@@ -41,6 +41,7 @@ PARAM_RANGES: dict[str, str] = {
     "noise_offset": "[0, 1]",
     "noise_floor": "[0, 1e3]",
     "tol": "(0, 1]",
+    "mu_noise_ref": "(0, 1e3]",
 }
 
 
@@ -64,12 +65,15 @@ ShrinkKind = Literal["soft", "value_map"]
 class HIFMParams:
     """Parameters of (S1) and its ADMM (§2.1).
 
-    Model (S1): ``min_Y ½‖Y − M‖² + Σ_l λ ψ(∇_l Y) + Σ_k μ φ(∇_k(Y − M))``, φ(a) = Σ log(1 + θa²).
+    Model (DESIGN §2.4): ``min_Y ½‖Y − M‖² + Σ_l λ ψ(∇_l Y) + Σ_k μ φ(∇_k Y − T_k)``,
+    φ(a) = Σ log(1 + θa²); the supplement's (S1) is the special case T_k = ∇_k M (``target="anchor"``).
 
     Attributes:
         lam: λ, weight of ψ = |·| on ∇_l Y.  ``None`` (default) makes it noise-adaptive:
             λ = max(λ_min, κ · (σ̂ − σ₀)) where σ̂ is the noise level estimated on the
             anchor M (:func:`hifm.noise.estimate_noise`).  The E-step threshold is λ/ρ.
+        noise_from: where σ̂ is estimated: ``"sources"`` (max of the two luminance sources) or
+            ``"anchor"`` (on M, the former rule).
         noise_gain: κ of the noise-adaptive λ.
         noise_offset: σ₀, the σ̂ that texture alone produces on clean images (subtracted).
         noise_floor: λ_min, the weight used on clean images.
@@ -77,8 +81,15 @@ class HIFMParams:
         tau: τ, ADMM penalty of the H_k = ∇_k(Y − M) split.
         eta: η, step of the F dual update (S9); 1 is standard scaled ADMM.
         omega: ω, step of the G dual update (S12).
-        mu: μ, weight of the Lorentzian prior φ (0 makes (S1) convex).
+        mu: μ, weight of the Lorentzian prior φ (0 makes the model convex).
         theta: θ of φ(a) = log(1 + θa²); the prior's curvature at 0 is 2θ.
+        target: the gradient target T_k of φ: ``"sources"`` (per pixel, the responses of the
+            source with the larger gradient magnitude, :func:`hifm.ops.source_target`) or
+            ``"anchor"`` (T_k = ∇_k M: the supplement's (S1), which cannot move Y beyond a
+            smoothed M).
+        mu_noise_ref: t_c of the noise-adaptive μ: μ_eff = μ · min(1, (t_c/t)²) with t = λ/ρ the
+            E-step threshold, so that φ does not pull noisy source gradients back into Y.
+            ``None`` uses μ as given.
         sigma_h: σ, H-step size; ``None`` uses 1/(τ + 2μθ).  Values ≥ 2/(τ + 2μθ) are refused.
         h_steps: J, gradient steps per H-step.
         filters_l: bank of ∇_l (name in :data:`hifm.filters.BANKS` or a FilterBank).
@@ -88,31 +99,38 @@ class HIFMParams:
         anchor: anchor method of :func:`hifm.anchors.anchor` (name).
         pad: reflective margin in pixels; ``None`` = max(8, 4 × largest filter radius).
         dtype: ``"float32"`` or ``"float64"``.
-        workers: threads for FFTs and kernels (1 by default: a shared machine).
+        workers: threads of the Y-step's FFT (1 by default: a shared machine); the fused
+            Numba kernels run single-threaded.
         tol: stop when ‖Yⁿ − Yⁿ⁻¹‖/‖Yⁿ⁻¹‖ < tol (``None``: run all iterations).
+        chroma_denoise: TV-denoise the Cb/Cr planes of a colour source whose chroma is noisy
+            (:func:`hifm.chroma.denoise_chroma`; clean chroma is left untouched).
     """
 
     lam: float | None = None
+    noise_from: str = "sources"
     noise_gain: float = 0.7
     noise_offset: float = 0.006
     noise_floor: float = 0.001
     rho: float = 1.0
-    tau: float = 1.0
+    tau: float = 10.0
     eta: float = 1.0
     omega: float = 1.0
-    mu: float = 0.0
-    theta: float = 100.0
+    mu: float = 0.05
+    theta: float = 300.0
+    target: str = "sources"
+    mu_noise_ref: float | None = 0.002
     sigma_h: float | None = None
     h_steps: int = 1
     filters_l: Any = "diff"
     filters_k: Any = "diff"
     shrink: ShrinkKind = "soft"
     value_map: tuple | None = None
-    anchor: str = "two_scale"
+    anchor: str = "salient"
     pad: int | None = None
     dtype: str = "float32"
     workers: int = 1
     tol: float | None = None
+    chroma_denoise: bool = True
 
     def __post_init__(self) -> None:
         """Validate every field; a bad one raises :class:`~hifm.errors.InputError` naming it."""
@@ -177,6 +195,16 @@ class HIFMParams:
             raise ValueError(f"parameter pad must be a non-negative integer, got {self.pad!r}")
         if self.tol is not None:
             positive("tol")
+        if not isinstance(self.chroma_denoise, bool):
+            raise ValueError(f"parameter chroma_denoise must be True or False, got {self.chroma_denoise!r}")
+        if self.noise_from not in ("sources", "anchor"):
+            raise ValueError(f"parameter noise_from must be 'sources' or 'anchor', got {self.noise_from!r}")
+        if self.mu_noise_ref is not None:
+            positive("mu_noise_ref")
+        from .ops import TARGETS
+
+        if self.target not in TARGETS:
+            raise ValueError(f"parameter target must be one of {list(TARGETS)}, got {self.target!r}")
         bound = 2.0 / (self.tau + 2.0 * self.mu * self.theta)
         if self.sigma_h is not None:
             positive("sigma_h")
@@ -228,10 +256,17 @@ class HIFMParams:
         """The E-step threshold t = λ/ρ for a noise level σ̂."""
         return self.weight(sigma_noise) / self.rho
 
+    def effective_mu(self, threshold: float) -> float:
+        """μ_eff = μ · min(1, (t_c/t)²) for the E-step threshold t (μ itself when ``mu_noise_ref`` is None)."""
+        if self.mu_noise_ref is None or threshold <= 0:
+            return float(self.mu)
+        return float(self.mu) * min(1.0, (self.mu_noise_ref / float(threshold)) ** 2)
+
     def resolve(self, sigma_noise: float) -> "ResolvedParams":
-        """Concrete λ (and E-step threshold t = λ/ρ) for an estimated noise level."""
+        """Concrete λ, E-step threshold t = λ/ρ and μ_eff for an estimated noise level."""
         lam = self.weight(sigma_noise)
-        return ResolvedParams(self, lam=lam, threshold=lam / self.rho, sigma_noise=float(sigma_noise))
+        t = lam / self.rho
+        return ResolvedParams(self, lam=lam, threshold=t, sigma_noise=float(sigma_noise), mu=self.effective_mu(t))
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-friendly dictionary (banks by name and kernels)."""
@@ -249,9 +284,21 @@ def _is_int(v: Any) -> bool:
 
 @dataclass(frozen=True)
 class ResolvedParams:
-    """Parameters with the noise-adaptive λ fixed for one image."""
+    """Parameters with the noise-adaptive λ (and μ) fixed for one image."""
 
     params: HIFMParams
     lam: float
     threshold: float
     sigma_noise: float
+    mu: float | None = None
+
+    @property
+    def mu_eff(self) -> float:
+        """The μ the iterations use (``params.mu`` unless made noise-adaptive)."""
+        return float(self.params.mu if self.mu is None else self.mu)
+
+    @property
+    def h_step_size(self) -> float:
+        """σ used with μ_eff: ``sigma_h`` or 1/(τ + 2μ_eff θ)."""
+        p = self.params
+        return p.sigma_h if p.sigma_h is not None else 1.0 / (p.tau + 2.0 * self.mu_eff * p.theta)

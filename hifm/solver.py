@@ -80,9 +80,13 @@ class HIFMSolver:
         resolved: parameters with λ fixed (:meth:`HIFMParams.resolve`).
         engine: ``"auto"`` (fused kernels for NumPy, reference otherwise), ``"fused"`` or ``"reference"``.
         monitor: record :class:`History` at every iteration (costs one extra read of Y).
+        sources: the luminance sources (A, B) of M, ``(H, W)`` each; needed for the
+            source-driven gradient target (``params.target == "sources"``), which is computed
+            on the padded domain (:func:`hifm.ops.gradient_target`).
     """
 
-    def __init__(self, m: Any, resolved: ResolvedParams, engine: str = "auto", monitor: bool = True):
+    def __init__(self, m: Any, resolved: ResolvedParams, engine: str = "auto", monitor: bool = True,
+                 sources: tuple[Any, Any] | None = None):
         p: HIFMParams = resolved.params
         self.params, self.resolved = p, resolved
         self.xp = backend.get_xp(m)
@@ -101,6 +105,12 @@ class HIFMSolver:
         self.m = pad_reflect(m, self.margin, self.pshape)
         if is_numpy:
             self.m = np.ascontiguousarray(self.m)
+        # With μ_eff = 0 the iterates do not depend on T (substitute H' = H + T): no target then.
+        self.uses_target = p.target != "anchor" and resolved.mu_eff != 0.0
+        if self.uses_target and sources is None:
+            raise ValueError(f"the gradient target {p.target!r} needs the sources: pass sources=(A, B)")
+        if sources is not None and any(tuple(x.shape) != self.shape for x in sources):
+            raise ValueError(f"sources {[tuple(x.shape) for x in sources]} differ from the anchor's shape {self.shape}")
         self.history = History()
         self.iteration = 0
         self._t0: float | None = None
@@ -119,10 +129,18 @@ class HIFMSolver:
             self.q = np.ascontiguousarray(np.broadcast_to(q, (self.nl, q.shape[-1])), dtype=np.float64)
         else:
             self.q = None
+        self.mu = resolved.mu_eff
         self._weights = dict(
             rho=rho, eta=np.full(self.nl, p.eta), tau=tau, omega=np.full(self.nk, p.omega),
-            mu=np.full(self.nk, p.mu), theta=np.full(self.nk, p.theta), sigma=np.full(self.nk, p.h_step_size),
+            mu=np.full(self.nk, self.mu), theta=np.full(self.nk, p.theta), sigma=np.full(self.nk, resolved.h_step_size),
         )
+        # T_k on the padded domain (None: T_k = ∇_k M, which the kernels derive from M themselves)
+        self.target = None
+        if self.uses_target and self.nk:
+            a_p, b_p = (pad_reflect(x.astype(self.m.dtype) if is_numpy else x, self.margin, self.pshape) for x in sources)
+            self.target = ops.gradient_target(p.target, self.m, a_p, b_p, self.kk)
+            if is_numpy:
+                self.target = np.ascontiguousarray(self.target, dtype=self.m.dtype)
         if engine == "fused":
             self._init_fused()
         else:
@@ -142,19 +160,20 @@ class HIFMSolver:
             rho=w["rho"], eta=w["eta"], tau=w["tau"], omega=w["omega"], mu=w["mu"], theta=w["theta"],
             sigma=w["sigma"], shrink=shrink, h_steps=p.h_steps,
         )
-        self.grad_m_k = ops.grad(self.m, self.kk)
-        self.state = iteration.init_state(self.m, self.kl, self.kk)
+        self.target_k = ops.grad(self.m, self.kk) if self.target is None else self.target
+        self.state = iteration.init_state(self.m, self.kl, self.kk, self.target)
 
     def _update_reference(self) -> None:
         prev = self.state.y
-        self.state = iteration.admm_step(self.state, self.m, self.grad_m_k, self.denom, self.kl, self.kk, self._step_weights)
+        self.state = iteration.admm_step(self.state, self.m, self.target_k, self.denom, self.kl, self.kk, self._step_weights)
         if self.monitor:
             s = self.state
             xp = self.xp
             n_px = float(self.pshape[0] * self.pshape[1])
-            obj = ops.objective(s.y, self.m, self.kl, self.lam, self.kk, self._weights["mu"], self._weights["theta"])
+            obj = ops.objective(s.y, self.m, self.kl, self.lam, self.kk, self._weights["mu"], self._weights["theta"],
+                                self.target)
             rl = ops.grad(s.y, self.kl) - s.e
-            rk = ops.grad(s.y - self.m, self.kk) - s.h if self.nk else None
+            rk = ops.grad(s.y, self.kk) - self.target_k - s.h if self.nk else None
             self._record(
                 float(obj) / n_px,
                 float(xp.sqrt((rl * rl).sum() / (n_px * max(self.nl, 1)))),
@@ -180,14 +199,19 @@ class HIFMSolver:
             from . import _fused_diff
 
             # μ = 0 with σ = 1/τ and ω = 1: the H-step is exact and G stays 0 (see _fused_diff)
-            self.exact_hg = p.mu == 0.0 and p.omega == 1.0 and p.h_step_size == 1.0 / p.tau
+            sigma = self.resolved.h_step_size
+            self.exact_hg = self.mu == 0.0 and p.omega == 1.0 and sigma == 1.0 / p.tau
             self._consts = _fused_diff.constants(
-                self.resolved.threshold, p.rho, p.eta, p.tau, p.omega, p.mu, p.theta, p.h_step_size, self.resolved.lam, dt
+                self.resolved.threshold, p.rho, p.eta, p.tau, p.omega, self.mu, p.theta, sigma, self.resolved.lam, dt
             )
         self.y = self.m.copy()
         self.f = np.zeros((self.nl, h, w), dtype=dt)
-        self.h = np.zeros((self.nk, h, w), dtype=dt)
         self.g = np.zeros((self.nk, h, w), dtype=dt)
+        # H⁰ = ∇_k M − T_k (0 for the supplement's target), as iteration.init_state
+        self.h = np.zeros((self.nk, h, w), dtype=dt) if self.target is None else np.ascontiguousarray(
+            ops.grad(self.m, self.kk) - self.target, dtype=dt)
+        self._use_target = self.target is not None
+        self._target_arg = self.target if self._use_target else np.zeros((max(self.nk, 1), 1, 1), dtype=dt)
         self.p_l = np.zeros((self.nl, h, w), dtype=dt)
         self.p_k = np.zeros((self.nk if not self.merge else 1, h, w), dtype=dt)
         self.ens = np.empty((h, w), dtype=dt)
@@ -196,11 +220,11 @@ class HIFMSolver:
         self.fft = YStepFFT(np.asarray(self.denom), self.pshape, dt, workers=p.workers)
         self._q_arg = self.q if self.q is not None else np.zeros((self.nl, 2))
         self._map_p1 = -(self._q_arg.shape[1] - 1) * VALUE_MAP_STEP / 2.0
-        # Ens⁰ from Y⁰ = M, E⁰ = ∇_l M, F⁰ = H⁰ = G⁰ = 0: reuse the reference definitions once.
+        # Ens⁰ from Y⁰ = M, E⁰ = ∇_l M, F⁰ = 0, H⁰ = ∇_k M − T_k, G⁰ = 0: the reference definitions, once.
         e0 = ops.grad(self.m, self.kl)
         self.ens[...] = ops.y_rhs(
-            self.m, e0, 0.0 * e0, self.h, self.g, ops.grad(self.m, self.kk), self.kl, self._weights["rho"],
-            self.kk, self._weights["tau"],
+            self.m, e0, 0.0 * e0, self.h, self.g, ops.grad(self.m, self.kk) if self.target is None else self.target,
+            self.kl, self._weights["rho"], self.kk, self._weights["tau"],
         )
         if self.diff_kernel and self.exact_hg:  # H = ∇(Y − M), G = 0 are implicit: free the planes
             self.h = self.g = np.zeros((self.nk, 1, 1), dtype=dt)
@@ -220,7 +244,7 @@ class HIFMSolver:
 
             _fused_diff.diff_iteration(
                 self.y, self.m, self.f, self.h, self.g, self.ens, self._consts, self.monitor, self.y_prev, self.acc,
-                self.exact_hg,
+                self.exact_hg, self._target_arg, self._use_target,
             )
             self._record_fused()
             return
@@ -231,7 +255,7 @@ class HIFMSolver:
             self.y, self.m, self.f, self.h, self.g, self.taps_l, self.count_l, self.taps_k, self.count_k,
             self.threshold, self._q_arg, self.q is not None, self._map_p1, VALUE_MAP_STEP,
             w["rho"], w["eta"], w["tau"], w["omega"], w["mu"], w["theta"], w["sigma"], self.params.h_steps, self.lam,
-            p_l, self.p_k, self.merge, self.monitor, self.y_prev, self.acc,
+            p_l, self.p_k, self.merge, self.monitor, self.y_prev, self.acc, self._target_arg, self._use_target,
         )
         _fused.pass_rhs(self.m, p_l, self.taps_l, self.count_l, self.p_k, self.taps_k, self.count_k, self.merge, self.ens)
         self._record_fused()

@@ -1,27 +1,29 @@
-"""Shared fixtures: the shipped samples, the full data sets (skipped when absent) and backends.
+"""Shared fixtures: the shipped samples, the full data sets and backends.
 
 ``samples/`` (in the repository) always exists; the full development data sets live in
 ``../shared/data`` next to the repository, or wherever the environment variable
 ``HIFM_DATA`` points (``HIFM_DATA=/nonexistent make test`` runs the suite as a fresh clone).
+A test that needs a missing full data set is skipped with the reason — or fails when
+``CI=true`` (``tests/_data.py``).
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from ._data import DATA, missing
+
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "samples"
-DATA = Path(os.environ.get("HIFM_DATA", REPO.parent / "shared" / "data"))
 
 
 def data_dir(name: str) -> Path:
-    """``DATA/<name>`` (a full data set), or skip the test with the reason."""
+    """``DATA/<name>`` (a full data set); without it the test is skipped with the reason (an error when CI=true)."""
     path = DATA / name
     if not path.is_dir():
-        pytest.skip(f"full data set not available: {path} is missing (a fresh clone; see docs/data.md)")
+        missing(path, "a fresh clone; see docs/data.md")
     return path
 
 

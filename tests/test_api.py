@@ -94,7 +94,8 @@ def test_user_anchor_array_and_callable(pair):
 
 def test_fuse_methods(pair):
     a, b = pair
-    np.testing.assert_allclose(hifm.fuse(a, b, method="anchor"), hifm.anchor(a, b), atol=1e-5)
+    # float32 (fuse's default dtype) against float64: measured 8.6e-8
+    np.testing.assert_allclose(hifm.fuse(a, b, method="anchor"), hifm.anchor(a, b), rtol=0, atol=2e-7)
     np.testing.assert_array_equal(hifm.fuse(a, b, method="hifm", iters=7), hifm.solve(a, b, iters=7))
     with pytest.raises(InputError, match="unknown method"):
         hifm.fuse(a, b, method="gtf")
@@ -167,4 +168,4 @@ def test_box_blur_equals_a_direct_window_mean(shape, radius):
     assert np.abs(_box_blur_cumsum(x, radius) - ref).max() < 1e-12
     x32 = x.astype(np.float32)
     for out in (box_blur(x32, radius), _box_blur_cumsum(x32, radius)):
-        assert out.dtype == np.float32 and np.abs(out - ref).max() < 1e-6
+        assert out.dtype == np.float32 and np.abs(out - ref).max() < 1e-7  # measured 4.3e-8

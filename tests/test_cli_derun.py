@@ -172,10 +172,13 @@ def test_derun_options_without_derun_are_refused(two_pairs, tmp_path, capsys):
 def package_weights(tmp_path, monkeypatch) -> Path:
     """A copy of the shipped weights folder standing in for the package's (nothing real is touched)."""
     folder = tmp_path / "pkg_weights"
+    real = {p.name: p.read_bytes() for p in W.WEIGHTS_DIR.iterdir() if p.is_file()}
     shutil.copytree(W.WEIGHTS_DIR, folder)
     monkeypatch.setattr(W, "WEIGHTS_DIR", folder)
     monkeypatch.setattr(W, "SUMS_FILE", folder / "SHA256SUMS")
-    return folder
+    yield folder
+    monkeypatch.undo()
+    assert {p.name: p.read_bytes() for p in W.WEIGHTS_DIR.iterdir() if p.is_file()} == real, "real weights touched"
 
 
 def test_export_refuses_the_shipped_folder_and_existing_files(checkpoint, package_weights, tmp_path, capsys):

@@ -12,7 +12,8 @@ import pytest
 from hifm.datasets import Pair, PairSet, find_pairs
 from hifm.errors import InputError, PairingError
 
-from .conftest import DATA as SHARED_DATA
+from ._data import DATA as SHARED_DATA
+from ._data import missing
 
 
 def make_layout(root: Path, folders: dict[str, list[str]]) -> Path:
@@ -215,7 +216,7 @@ def test_shipped_sample_sets(name, count, layout, kind):
 def test_shared_data_sets(name, count, layout, kind):
     root = SHARED_DATA / name
     if not root.is_dir():
-        pytest.skip(f"shared test data not found at {root} (the repository's sibling shared/ folder)")
+        missing(root)
     pairs = find_pairs(root)
     assert (len(pairs), pairs.layout, pairs.kind) == (count, layout, kind)
     assert pairs.complete

@@ -17,7 +17,8 @@ from PIL import Image
 from hifm.errors import HIFMError, ImageReadError, ImageWriteError, InputError
 from hifm.io import ImageFormat, from_float, read_image, to_float, write_image
 
-from .conftest import DATA as SHARED_DATA
+from ._data import DATA as SHARED_DATA
+from ._data import missing
 RNG = np.random.default_rng(1234)
 
 
@@ -487,7 +488,7 @@ def _shared_folder(name: str) -> Path:
         return sample_dir(name[len("samples/"):])
     folder = SHARED_DATA / name
     if not folder.is_dir():
-        pytest.skip(f"shared test data not found at {folder} (the repository's sibling shared/ folder)")
+        missing(folder)
     return folder
 
 

@@ -23,7 +23,8 @@ import pytest
 
 from hifm.metrics import evaluate, get_metric
 
-from .conftest import DATA
+from ._data import DATA, missing
+
 VIFB_DEV = DATA / "vifb-dev"
 
 VIFB_NAMES = ("Avg_gradient", "Cross_entropy", "Edge_intensity", "Entropy", "Mutinf", "Psnr",
@@ -70,7 +71,7 @@ def _known_bound(image: str, method: str, metric: str) -> float | None:
 
 def _require_data() -> None:
     if not (VIFB_DEV / "reference_metrics.csv").is_file():
-        pytest.skip(f"reference data not found at {VIFB_DEV} (shared/data next to the repo)")
+        missing(VIFB_DEV / "reference_metrics.csv", "shared/data next to the repo")
 
 
 @lru_cache(maxsize=1)

@@ -1,8 +1,6 @@
 """DeRUN (DESIGN §7): equivalence with the solver at init, shapes, gradients, parameter counts."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -14,10 +12,11 @@ from hifm.io import read_image  # noqa: E402
 from hifm.params import HIFMParams  # noqa: E402
 from hifm.sources import prepare_sources  # noqa: E402
 from unrolled import DeRUN, DeRUNConfig  # noqa: E402
-from unrolled.layers import Stage, value_map_torch  # noqa: E402
+from unrolled.layers import value_map_torch  # noqa: E402
 from unrolled.losses import FusionLoss  # noqa: E402
 
-from .conftest import DATA, SAMPLES
+from ._data import DATA  # noqa: E402
+from .conftest import SAMPLES  # noqa: E402
 
 # without the full data sets (a fresh clone), a pair is taken from the shipped samples instead
 STAND_INS = {("tno", "07"): ("tno", "07"), ("tno", "01"): ("tno", "05"), ("tno", "13"): ("tno", "13"),
@@ -66,7 +65,8 @@ FULL_PAIRS = [("tno", n, None) for n in ("01", "07", "13")] + [
 
 @pytest.mark.parametrize("folder,name,crop", PAIRS + [pytest.param(*p, marks=pytest.mark.slow) for p in FULL_PAIRS])
 def test_from_hifm_equals_solver_defaults(folder, name, crop):
-    """At the default (noise-adaptive, soft E-step) parameters, N = 9: max |Δ| < 1e-6 in float64.
+    """At the default (noise-adaptive, soft E-step) parameters, N = 9: max |Δ| < 1e-10 in float64
+    (measured ≤ 7e-12: the two FFT libraries and the fused kernel's summation order).
 
     Real pairs: centred crops in the quick set, whole images in the slow set."""
     a, b = real_pair(folder, name, crop)
@@ -76,7 +76,7 @@ def test_from_hifm_equals_solver_defaults(folder, name, crop):
     out = network_output(net, a, b)
     assert out.shape == a.shape
     diff = np.abs(clip01(out) - ref).max()
-    assert diff < 1e-6, diff
+    assert diff < 1e-10, diff
     # not trivially equal to the anchor: the iterations did something
     assert np.abs(ref - hifm.fuse(a, b, method="anchor", dtype="float64")).max() > 1e-3
 
@@ -88,7 +88,7 @@ def test_from_hifm_equals_solver_defaults(folder, name, crop):
         (dict(shrink="soft", lam=0.04), dict(value_map="absolute")),  # t = 0.04 on the grid: = soft
         (dict(shrink="value_map", lam=0.04), dict(value_map="scaled")),  # t on the grid: scaled = value map
         (dict(filters_l="dct3", mu=0.02, theta=50.0, eta=0.8, omega=1.2, rho=2.0, tau=0.5), {}),
-        (dict(shrink="value_map", filters_l="diff4", h_steps=2, mu=0.01, sigma_h=0.5), {}),
+        (dict(shrink="value_map", filters_l="diff4", h_steps=2, mu=0.01, sigma_h=0.05), {}),
     ],
 )
 def test_from_hifm_equals_solver_other_parameters(kw, overrides):
@@ -96,7 +96,7 @@ def test_from_hifm_equals_solver_other_parameters(kw, overrides):
     params = HIFMParams(dtype="float64", **kw)
     ref = solver_output(a, b, 6, params)
     net = DeRUN.from_hifm(params, stages=6, dtype=torch.float64, **overrides)
-    assert np.abs(clip01(network_output(net, a, b)) - ref).max() < 1e-6
+    assert np.abs(clip01(network_output(net, a, b)) - ref).max() < 1e-10  # measured ≤ 1.7e-11
 
 
 def test_noise_adaptive_threshold_kept_on_degraded_input():
@@ -110,7 +110,7 @@ def test_noise_adaptive_threshold_kept_on_degraded_input():
     with torch.no_grad():
         res = net(torch.from_numpy(a), torch.from_numpy(b), return_all=True)
     assert float(res.threshold[0]) == pytest.approx(info.threshold, rel=1e-12)
-    assert np.abs(clip01(res.fused.numpy()) - hifm.solve(a, b, iters=5, params=params)).max() < 1e-6
+    assert np.abs(clip01(res.fused.numpy()) - hifm.solve(a, b, iters=5, params=params)).max() < 1e-10
 
 
 def test_reference_value_map_path_is_equivalent():
@@ -118,7 +118,7 @@ def test_reference_value_map_path_is_equivalent():
     params = HIFMParams(dtype="float64", shrink="value_map")
     ref = solver_output(a, b, 4, params)
     net = DeRUN.from_hifm(params, stages=4, dtype=torch.float64, fast_value_map=False)
-    assert np.abs(clip01(network_output(net, a, b)) - ref).max() < 1e-6
+    assert np.abs(clip01(network_output(net, a, b)) - ref).max() < 1e-10  # measured ≤ 1.7e-11
 
 
 # ----------------------------------------------------------------------------- structure
@@ -153,7 +153,7 @@ def test_shapes_batches_and_tied():
     assert len(res.stages) == 3 and torch.equal(res.stages[-1], res.fused)
     # batching does not mix images (per-image noise thresholds included)
     assert torch.allclose(y[1], y1, atol=1e-12)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="sources differ in shape"):
         net(a, b[:, :10])
 
 
@@ -242,10 +242,9 @@ def test_zero_mu_and_bad_filters():
     assert float(net.stage(0).scalars()["mu"][0]) == pytest.approx(1e-12, rel=1e-6)
     with pytest.raises(ValueError, match="zero-mean"):
         DeRUN(filters_l=[[[0, 0, 0], [0, 1, 0], [0, 0, 0]]])
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="value_map must be one of"):
         DeRUN(value_map="nope")
-    with pytest.raises(ValueError):
-        Stage.__init__  # noqa: B018 - the class exists
+    with pytest.raises(ValueError, match="extractor must be one of"):
         DeRUN(extractor="resnet")
 
 

@@ -89,12 +89,12 @@ def test_fuse_derun_conventions(pair):
     # the float result is the network on the luminance, clipped
     with torch.no_grad():
         direct = net(torch.tensor(ir, dtype=torch.float32), torch.tensor(vis, dtype=torch.float32)).numpy()
-    assert np.abs(f32 - np.clip(direct, 0, 1)).max() < 1e-6
+    assert np.abs(f32 - np.clip(direct, 0, 1)).max() < 1e-7  # measured: 0
     # colour: the chroma of the colour source is kept (DESIGN §5)
     from hifm.color import rgb_to_ycbcr
 
     col = fuse_derun(ir, rgb, weights=net, dtype="float64")
-    np.testing.assert_allclose(rgb_to_ycbcr(col)[..., 1:], rgb_to_ycbcr(rgb)[..., 1:], atol=0.02)
+    np.testing.assert_allclose(rgb_to_ycbcr(col)[..., 1:], rgb_to_ycbcr(rgb)[..., 1:], rtol=0, atol=1e-13)  # measured 1.1e-16
     with pytest.raises(InputError):
         fuse_derun(ir, vis[:10], weights=net)
     with pytest.raises(InputError, match="float images must lie in"):
@@ -109,7 +109,7 @@ def test_batches_and_sizes(pair):
     outs = fuse_derun(irs, viss, weights=net, batch_size=2)
     assert [o.shape for o in outs] == [x.shape for x in irs]
     for x, y, o in zip(irs, viss, outs):  # batching changes nothing
-        assert np.abs(fuse_derun(x, y, weights=net) - o).max() < 1e-5
+        assert np.abs(fuse_derun(x, y, weights=net) - o).max() < 2e-7  # measured: 0 (float32)
     tiny = fuse_derun(ir[:5, :7], vis[:5, :7], weights=net)
     assert tiny.shape == (5, 7)
 
@@ -122,7 +122,7 @@ def test_at_init_fuse_derun_equals_solve_with_colour(pair):
     ours = fuse_derun(ir, rgb, weights=net, dtype="float64")
     ref = hifm.solve(ir, rgb, iters=9, params=p)
     assert ours.shape == ref.shape == rgb.shape
-    assert np.abs(ours - ref).max() < 1e-6
+    assert np.abs(ours - ref).max() < 1e-10  # measured 3.4e-12
 
 
 def test_hifm_fuse_method_derun_and_devices(pair):

@@ -6,7 +6,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from hifm.anchors import two_scale  # noqa: E402
+from hifm.anchors import DEFAULT_ANCHOR, anchor  # noqa: E402
 from unrolled import DeRUN  # noqa: E402
 from unrolled.pwsm import WIDTHS, AnchorHead, PartialSharing, SobelExtractor, make_extractor  # noqa: E402
 
@@ -62,7 +62,7 @@ def test_head_is_zero_at_init_so_the_anchor_is_the_solvers():
         net = DeRUN(stages=2, extractor=kind, dtype=torch.float64)
         m, base = net.learned_anchor(a, b)
         assert torch.equal(m, base), kind
-        assert torch.equal(base, two_scale(a, b))
+        assert torch.equal(base, anchor(a, b, DEFAULT_ANCHOR))
     head = AnchorHead(8, 4)
     assert float(head.conv2.weight.detach().abs().sum()) == 0
     assert n_params(head) == 9 * (8 * 4 + 4)

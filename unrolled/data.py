@@ -5,8 +5,9 @@ Reproducibility **[decision]**: every random choice is a pure function of
 ``(seed, step, global sample index)`` through :class:`numpy.random.SeedSequence`:
 
 * the data order: sample ``g = step · global_batch + k`` is pair ``perm_e[g mod n]`` of the
-  permutation ``perm_e`` of epoch ``e = g div n`` (drawn from ``(seed, "order", e)``);
-* its crop, flips and degradation come from a generator seeded by ``(seed, step, g)``.
+  permutation ``perm_e`` of epoch ``e = g div n`` (drawn from ``SeedSequence([seed, 0x0D, e])``);
+* its crop, flips and degradation come from a generator seeded by
+  ``SeedSequence([seed, 0x5A, step, g])``.
 
 So a run resumed at step s draws exactly what an uninterrupted run draws, and a
 DDP run over R processes (each taking its slice of the global batch) draws exactly

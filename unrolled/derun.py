@@ -3,12 +3,16 @@
 Forward pass for sources A, B ``(B, H, W)`` in [0, 1] (luminance):
 
 1. base = anchor(A, B) (the solver's anchor, :func:`hifm.anchors.anchor`);
-   t = max(t_min, κ·σ̂(base)) per image (:func:`hifm.noise.estimate_noise`), or λ/ρ when λ is fixed;
+   t = max(t_min, κ·(σ̂ − σ₀)) per image, σ̂ from the sources or the base as the solver
+   (:func:`hifm.noise.noise_level`), or λ/ρ when λ is fixed;
 2. M_θ = base + R(extractor(A, B)) (R's last layer is zero at init, so M_θ = base);
-3. M_θ is padded by half-sample reflection to a fast FFT size (:func:`hifm.solver.pad_reflect`,
-   :func:`hifm.solver.padded_shape`), exactly as :class:`hifm.solver.HIFMSolver` does;
-4. Y⁰ = M, E⁰ = ∇_l M, F⁰ = H⁰ = G⁰ = 0 (:func:`hifm.iteration.init_state`, with stage 1's filters),
-   then N stages (:class:`unrolled.layers.Stage`, each one :func:`hifm.iteration.admm_step`);
+3. M_θ, A and B are padded by half-sample reflection to a fast FFT size
+   (:func:`hifm.solver.pad_reflect`, :func:`hifm.solver.padded_shape`), exactly as
+   :class:`hifm.solver.HIFMSolver` does;
+4. Y⁰ = M, E⁰ = ∇_l M, F⁰ = 0, H⁰ = ∇_k M − T_k, G⁰ = 0 (:func:`hifm.iteration.init_state`, with
+   stage 1's filters), then N stages (:class:`unrolled.layers.Stage`, each one
+   :func:`hifm.iteration.admm_step`), each with its gradient target T_k
+   (:func:`hifm.ops.gradient_target` with the stage's own ∇_k: ∇_k M_θ or the source-driven target);
 5. every stage's Y is cropped back to H×W; the last one is the fused image (not clipped).
 
 :meth:`DeRUN.from_hifm` builds the network at the solver's handcrafted parameters:
@@ -27,7 +31,8 @@ from torch import nn
 from hifm import backend, iteration
 from hifm.anchors import anchor as make_anchor
 from hifm.filters import dct_atoms, get_bank
-from hifm.noise import estimate_noise
+from hifm.noise import noise_level
+from hifm.ops import TARGETS, gradient_target
 from hifm.params import HIFMParams
 from hifm.shrink import VALUE_MAP_POINTS, VALUE_MAP_STEP, control_points, soft_threshold
 from hifm.solver import pad_reflect, padded_shape
@@ -51,6 +56,9 @@ class DeRUNConfig:
             or a nested list of kernels ``(n, 3, 3)``.  ∇_l must be zero-mean (it is a
             combination of the 8 non-constant DCT atoms).
         rho, tau, eta, omega, mu, theta: ρ, τ, η, ω, μ, θ (μ = 0 is initialised as 1e-12).
+        target: the gradient target of φ (:data:`hifm.ops.TARGETS`): ``"sources"`` or ``"anchor"``
+            (T_k = ∇_k M_θ, the supplement's model).
+        mu_noise_ref: t_c of the noise-adaptive μ_eff = μ·min(1, (t_c/t)²) (None: μ as learned).
         sigma_h: H-step size; None = 1/(τ + 2μθ) (the learned factor s then starts at 1).
         h_steps: J, H-step gradient steps per stage.
         threshold: the :class:`hifm.params.HIFMParams` fields that fix the E-step threshold t
@@ -84,13 +92,15 @@ class DeRUNConfig:
     theta: float = HIFMParams.theta
     sigma_h: float | None = HIFMParams.sigma_h
     h_steps: int = HIFMParams.h_steps
+    target: str = HIFMParams.target
+    mu_noise_ref: float | None = HIFMParams.mu_noise_ref
     threshold: dict[str, Any] = field(default_factory=dict)
     value_map: str = "scaled"
     value_map_ref: float = 0.1
     value_map_points: int = VALUE_MAP_POINTS
     value_map_step: float = VALUE_MAP_STEP
     value_map_init: Any = None
-    anchor: str = "two_scale"
+    anchor: str = HIFMParams.anchor
     margin: int = 8
     extractor: str = "pwsm"
     head_width: int = 12
@@ -113,6 +123,10 @@ class DeRUNConfig:
             raise ValueError(f"value_map must be one of {VALUE_MAP_MODES}, got {self.value_map!r}")
         if self.extractor not in EXTRACTORS:
             raise ValueError(f"extractor must be one of {EXTRACTORS}, got {self.extractor!r}")
+        if self.target not in TARGETS:
+            raise ValueError(f"target must be one of {list(TARGETS)}, got {self.target!r}")
+        if self.mu_noise_ref is not None and not (np.isfinite(self.mu_noise_ref) and self.mu_noise_ref > 0):
+            raise ValueError(f"mu_noise_ref must be a positive number or None, got {self.mu_noise_ref!r}")
         for name in ("filters_l", "filters_k"):
             v = getattr(self, name)
             if isinstance(v, np.ndarray):
@@ -131,6 +145,14 @@ class DeRUNConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "DeRUNConfig":
+        """The configuration saved as ``d``.  A saved configuration that predates the gradient
+        target (no ``target`` field) describes the supplement's model it was trained with:
+        its missing fields take those values (:data:`LEGACY_FIELDS`), not today's defaults."""
+        d = dict(d)
+        if "target" not in d:
+            for key, value in LEGACY_FIELDS.items():
+                d.setdefault(key, value)
+            d["threshold"] = {"noise_from": "anchor", **dict(d.get("threshold") or {})}
         return dataclass_from_dict(cls, d, "DeRUN configuration")
 
     @classmethod
@@ -144,7 +166,7 @@ class DeRUNConfig:
         kw: dict[str, Any] = dict(
             stages=stages, filters_l=p.filters_l.kernels.tolist(), filters_k=p.filters_k.kernels.tolist(),
             rho=p.rho, tau=p.tau, eta=p.eta, omega=p.omega, mu=p.mu, theta=p.theta, sigma_h=p.sigma_h,
-            h_steps=p.h_steps,
+            h_steps=p.h_steps, target=p.target, mu_noise_ref=p.mu_noise_ref,
             threshold={f.name: getattr(p, f.name) for f in dataclasses.fields(p)
                        if f.name in ("lam", "rho") or f.name.startswith("noise_")},
             value_map="absolute" if p.shrink == "value_map" else "scaled",
@@ -153,6 +175,10 @@ class DeRUNConfig:
         )
         kw.update(overrides)
         return cls(**kw)
+
+
+#: Values of the fields that configurations saved before the gradient target (§2.4) lack.
+LEGACY_FIELDS: dict[str, Any] = {"target": "anchor", "mu_noise_ref": None}
 
 
 class DeRUNOutput(NamedTuple):
@@ -273,15 +299,30 @@ class DeRUN(nn.Module):
         out["total"] = sum(out.values())
         return out
 
-    def thresholds(self, base: torch.Tensor) -> torch.Tensor:
+    def thresholds(self, base: torch.Tensor, a: torch.Tensor | None = None, b: torch.Tensor | None = None) -> torch.Tensor:
         """t per image ``(B,)`` by the solver's rule :meth:`hifm.params.HIFMParams.threshold`
-        (λ/ρ when λ is fixed, else the noise-adaptive t of σ̂(base), DESIGN §2.3); no gradient."""
+        (λ/ρ when λ is fixed, else the noise-adaptive t of σ̂, DESIGN §2.3, estimated where
+        ``threshold["noise_from"]`` says: the sources A, B or the base anchor); no gradient."""
         p = self._threshold_params
         if p.lam is not None:
             return base.new_full((base.shape[0],), p.threshold(0.0))
+        if p.noise_from == "sources" and (a is None or b is None):
+            raise ValueError("the noise-adaptive threshold is estimated on the sources: pass a and b")
         with torch.no_grad():
-            values = [p.threshold(float(estimate_noise(x.detach()))) for x in base]
+            values = [
+                p.threshold(noise_level(a[i].detach() if a is not None else None, b[i].detach() if b is not None else None,
+                                        base[i].detach(), p.noise_from))
+                for i in range(base.shape[0])
+            ]
         return torch.tensor(values, dtype=base.dtype, device=base.device)
+
+    def mu_factor(self, threshold: torch.Tensor) -> torch.Tensor | None:
+        """min(1, (t_c/t)²) per image ``(B,)``: the noise adaptation of μ (:meth:`HIFMParams.effective_mu`),
+        or None when ``mu_noise_ref`` is None."""
+        tc = self.config.mu_noise_ref
+        if tc is None:
+            return None
+        return torch.clamp((tc / threshold) ** 2, max=1.0)
 
     def learned_anchor(self, a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(M_θ, base): M_θ = anchor(A, B) + R(extractor(A, B)), shapes ``(B, H, W)``.
@@ -319,15 +360,23 @@ class DeRUN(nn.Module):
         a, b = a.to(dtype), b.to(dtype)
         h, w = a.shape[-2:]
         m, base = self.learned_anchor(a, b)
-        t = self.thresholds(base)
+        t = self.thresholds(base, a, b)
+        mu_factor = self.mu_factor(t)
         margin = int(self.config.margin)
         pshape = padded_shape((h, w), margin)
         mp = pad_reflect(m, margin, pshape)
+        kind = self.config.target
+        sources = (pad_reflect(a, margin, pshape), pad_reflect(b, margin, pshape)) if kind != "anchor" else (None, None)
+
+        def target_of(stage: Stage) -> torch.Tensor:
+            return gradient_target(kind, mp, sources[0], sources[1], stage.filters_k())
+
         first = self.stage(0)
-        state = iteration.init_state(mp, first.filters_l(), first.filters_k())
+        state = iteration.init_state(mp, first.filters_l(), first.filters_k(), None if kind == "anchor" else target_of(first))
         outs = []
         for n in range(self.n_stages):
-            state = self.stage(n)(state, mp, t)
+            stage = self.stage(n)
+            state = stage(state, mp, t, target_of(stage), mu_factor)
             outs.append(state.y[..., margin : margin + h, margin : margin + w])
 
         def shape_back(x: torch.Tensor) -> torch.Tensor:

@@ -1,4 +1,4 @@
-"""Fusing images with DeRUN, with the input/output conventions of :func:`hifm.solve` (DESIGN §5, §11).
+"""Fusing images with DeRUN, with the input/output conventions of :func:`hifm.solve`.
 
 :func:`fuse_derun` takes the same arrays as :func:`hifm.solve` — the first source A
 (infrared, or MRI), the second B (visible, or CT/PET/SPECT), gray ``H×W`` or colour
@@ -9,7 +9,8 @@ colour when a source is colour (its chroma is kept), the inputs' integer dtype o
 Weights: ``task="ivf"`` (default) or ``"mif"`` selects the shipped weights
 (:func:`unrolled.load_pretrained`); ``weights=`` takes a weights JSON/safetensors path or
 a :class:`~unrolled.derun.DeRUN`.  **[decision]** The task is not guessed from the
-images: ``task=None`` means ``"ivf"`` (``hifm fuse --task mif`` for medical pairs).
+images: ``task=None`` means ``"ivf"``. (The command line guesses ``"mif"`` from file and
+folder names — mri/ct/pet/spect — or a medical data set layout, and says so.)
 
 Any image size works (the network pads internally, like the solver); lists of pairs
 are fused in batches of equal-size pairs; ``device="cuda"`` runs on a GPU.

@@ -429,27 +429,40 @@ class Stage(nn.Module):
             mu=mu, theta=theta, s=s, sigma=s / ops.h_step_bound(tau, mu, theta),
         )
 
-    def step_weights(self, threshold: torch.Tensor) -> iteration.StepWeights:
-        """The :class:`hifm.iteration.StepWeights` of this stage for per-image thresholds ``(B,)``."""
+    def step_weights(self, threshold: torch.Tensor, mu_factor: torch.Tensor | None = None) -> iteration.StepWeights:
+        """The :class:`hifm.iteration.StepWeights` of this stage for per-image thresholds ``(B,)``.
+
+        ``mu_factor`` ``(B,)``: the noise adaptation min(1, (t_c/t)²) of μ; then μ_eff = μ·factor
+        and σ = s/(τ + 2μ_eff θ) are per image, ``(B, K)``.
+        """
         sc = self.scalars()
         shrink = make_shrink(self.q, threshold, self.value_map, self.t_ref, self.step, self.base_q, self.fast_value_map)
+        mu, sigma = sc["mu"], sc["sigma"]
+        if mu_factor is not None:
+            mu = mu_factor.reshape(-1, 1) * mu  # (B, K)
+            sigma = sc["s"] / ops.h_step_bound(sc["tau"], mu, sc["theta"])
         return iteration.StepWeights(
-            rho=sc["rho"], eta=sc["eta"], tau=sc["tau"], omega=sc["omega"], mu=sc["mu"], theta=sc["theta"],
-            sigma=sc["sigma"], shrink=shrink, h_steps=self.h_steps,
+            rho=sc["rho"], eta=sc["eta"], tau=sc["tau"], omega=sc["omega"], mu=mu, theta=sc["theta"],
+            sigma=sigma, shrink=shrink, h_steps=self.h_steps,
         )
 
     # ---------------------------------------------------------------- forward
-    def forward(self, state: iteration.ADMMState, m: torch.Tensor, threshold: torch.Tensor) -> iteration.ADMMState:
+    def forward(
+        self, state: iteration.ADMMState, m: torch.Tensor, threshold: torch.Tensor, target: torch.Tensor | None = None,
+        mu_factor: torch.Tensor | None = None,
+    ) -> iteration.ADMMState:
         """One iteration (§2.1) on the padded anchor ``m (B, H, W)``.
 
-        The OTFs of the learned filters and the Y-step's D (S6) are built with
-        :func:`hifm.ops.denominator` (differentiable); ∇_k M with :func:`hifm.ops.grad`.
+        ``target`` ``(B, K, H, W)``: the gradient target T_k (§2.4), None for ∇_k M (made here
+        with :func:`hifm.ops.grad`); ``mu_factor`` ``(B,)``: see :meth:`step_weights`.  The OTFs of
+        the learned filters and the Y-step's D (S6) are built with :func:`hifm.ops.denominator`
+        (differentiable).
         """
         kl, kk = self.filters_l(), self.filters_k()
-        w = self.step_weights(threshold)
+        w = self.step_weights(threshold, mu_factor)
         denom = self.denominator(kl, w.rho, kk, w.tau, tuple(m.shape[-2:]))
-        grad_m_k = ops.grad(m, kk)
-        return iteration.admm_step(state, m, grad_m_k, denom, kl, kk, w)
+        target_k = ops.grad(m, kk) if target is None else target
+        return iteration.admm_step(state, m, target_k, denom, kl, kk, w)
 
     def denominator(self, kl: torch.Tensor, rho: torch.Tensor, kk: torch.Tensor, tau: torch.Tensor,
                     shape: tuple[int, int]) -> torch.Tensor:

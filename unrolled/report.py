@@ -2,7 +2,7 @@
 
     python -m unrolled.report curves runs/ivf/log.csv docs/figures/training_ivf.png
     python -m unrolled.report evaluate --weights unrolled/weights/ivf.json \\
-        --data ../shared/data/tno ../shared/data/roadscene-test --out runs/eval_ivf.json
+        --data samples/tno --out runs/eval_ivf.json
 
 ``evaluate`` fuses every pair of each folder (the test part of a hash split with
 ``ROOT:test``) with: the anchor, ``hifm.solve`` with its defaults and N iterations (what
@@ -69,7 +69,7 @@ def plot_curves(csv_path: str | Path, png_path: str | Path, title: str | None = 
     axes[0].set_xlabel("step")
     axes[0].set_ylabel("joint loss")
     axes[0].legend(frameon=False)
-    for i, key in enumerate(("intensity", "gradient", "ssim", "lgde", "anchor")):
+    for i, key in enumerate(("intensity", "gradient", "ssim", "lgde", "qabf", "fidelity", "anchor")):
         v = series(key)
         if np.isfinite(v).any():
             axes[1].plot(steps, run_mean(v), color=f"C{i}", lw=1.5, label=key)

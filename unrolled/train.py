@@ -1,4 +1,4 @@
-"""Training DeRUN (DESIGN §7.2): ``python -m unrolled.train`` and ``hifm train``.
+"""Training DeRUN (docs/training.md): ``python -m unrolled.train`` and ``hifm train``.
 
 One run = a JSON configuration (:class:`TrainConfig`; every field can be overridden
 by a flag) and an output folder holding
@@ -431,7 +431,8 @@ def check_resume(cfg: TrainConfig, meta: dict[str, Any], override: bool) -> dict
 
 
 # ------------------------------------------------------------------------------ logging
-CSV_FIELDS = ["step", "loss", "intensity", "gradient", "ssim", "lgde", "anchor", "lr", "steps_per_s", "seconds"]
+CSV_FIELDS = ["step", "loss", "intensity", "gradient", "ssim", "lgde", "qabf", "fidelity", "anchor", "lr", "steps_per_s",
+              "seconds"]
 
 
 def _truncate_csv(path: Path, step: int) -> None:

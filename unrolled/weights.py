@@ -226,8 +226,9 @@ def _is_within(path: Path, folder: Path) -> bool:
     return True
 
 
-def read_sums(path: Path = SUMS_FILE) -> dict[str, str]:
-    """File name -> sha256 from a ``sha256sum``-style file (empty when it does not exist)."""
+def read_sums(path: Path | None = None) -> dict[str, str]:
+    """File name -> sha256 from a ``sha256sum``-style file (default :data:`SUMS_FILE`; empty when missing)."""
+    path = SUMS_FILE if path is None else path
     if not path.is_file():
         return {}
     sums = {}
@@ -238,7 +239,8 @@ def read_sums(path: Path = SUMS_FILE) -> dict[str, str]:
     return sums
 
 
-def _write_sums(sums: dict[str, str], path: Path = SUMS_FILE) -> None:
+def _write_sums(sums: dict[str, str], path: Path | None = None) -> None:
+    path = SUMS_FILE if path is None else path
     path.write_text("".join(f"{digest}  {name}\n" for name, digest in sorted(sums.items())))
 
 

@@ -98,7 +98,7 @@ def sigterm_as_interrupt() -> Iterator[None]:
 
 # ------------------------------------------------------------------ model parameters
 PARAM_OPTIONS: dict[str, tuple[str, type, str]] = {
-    # option: (field of HIFMParams, type, help)
+    # option: (field of HIFMParams, type, help); the metavar is the option's name in capitals
     "--lam": ("lam", float, "λ, weight of |∇Y| (default: noise-adaptive λ = max(λ_min, κ(σ̂ − σ₀)))"),
     "--noise-gain": ("noise_gain", float, "κ of the noise-adaptive λ = max(λ_min, κ(σ̂ − σ₀))"),
     "--noise-offset": ("noise_offset", float, "σ₀, the noise estimate that texture alone gives on clean images"),
@@ -120,7 +120,8 @@ def add_param_options(p: argparse.ArgumentParser) -> None:
     """Add the HIFM model parameters (``--lam``, ``--rho``, ...) as an option group."""
     g = p.add_argument_group("HIFM model parameters (docs/parameters.md)")
     for opt, (dest, typ, help_) in PARAM_OPTIONS.items():
-        g.add_argument(opt, dest=f"param_{dest}", type=typ, default=None, help=help_)
+        g.add_argument(opt, dest=f"param_{dest}", type=typ, default=None, help=help_,
+                       metavar=opt.lstrip("-").replace("-", "_").upper())
 
 
 def params_from_args(args: argparse.Namespace) -> dict[str, Any]:

@@ -249,15 +249,15 @@ def evaluate_folders(fused_dirs: Sequence[Path], sources: Path, metrics: Sequenc
     """Evaluate every fused image of every folder against its sources.
 
     ``workers`` > 1 evaluates the source pairs in that many processes (one thread each); the
-    values do not depend on it. ``progress``: ``None`` shows a bar on a terminal and a line per
+    output does not depend on it (results are collected in name order). ``progress``: ``None`` shows a bar on a terminal and a line per
     image otherwise, ``False`` nothing.
     """
     import concurrent.futures as cf
     import multiprocessing
 
-    from hifm.metrics import REGISTRY, get_metric
+    from hifm.metrics import DEFAULT_METRICS, get_metric
 
-    names = list(REGISTRY) if not metrics else list(metrics)
+    names = list(DEFAULT_METRICS) if not metrics else list(metrics)
     infos = [get_metric(n) for n in names]
     if workers < 1:
         raise ValueError(f"--workers must be at least 1, got {workers}")
@@ -303,6 +303,8 @@ def evaluate_folders(fused_dirs: Sequence[Path], sources: Path, metrics: Sequenc
                     accept(futures[future], future.result())
     finally:
         bar.close()
+    for m in methods:  # completion order varies with the workers; means are summed in name order
+        m.images = dict(sorted(m.images.items()))
     first = pairset[0]
     return EvalReport(protocol, names, {n: i.higher_is_better for n, i in zip(names, infos)},
                       first.vis_path.parent, first.ir_path.parent, methods, skipped,
@@ -445,7 +447,7 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--recursive", action="store_true",
                    help="sources and fused images in sub-folders, paired by their relative paths")
     p.add_argument("--workers", type=int, default=1, metavar="N",
-                   help="evaluate in N processes (default 1); the values do not depend on N")
+                   help="evaluate in N processes (default 1); the output does not depend on N")
     p.add_argument("--no-progress", action="store_true",
                    help="no progress display (default: a bar on a terminal, else one line per image on stderr)")
     p.add_argument("--allow-missing", action="store_true",

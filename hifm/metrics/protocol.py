@@ -10,6 +10,9 @@ planes side by side. A single-plane fused image is evaluated once against gray s
 ``gray`` evaluates every metric once, on one luminance plane of each image (an RGB image whose
 three planes are equal gives that plane; any other RGB image is converted with MATLAB's
 ``rgb2gray`` weights, rounded to integers for 8-bit input).
+
+Metrics of kind ``"luma"`` (the halo and target-contrast measures) always use those
+luminance planes, under either protocol.
 """
 
 from __future__ import annotations
@@ -69,13 +72,27 @@ class Prepared:
     ``triples``: the (a_k, b_k, f_k) plane triples whose metric values are averaged
     (``a_k``/``b_k`` are ``None`` when the sources were not given);
     ``fused_sf``: the plane Spatial_frequency is computed on (the fused planes side by side
-    under ``vifb``); ``cache``: shared intermediate results."""
+    under ``vifb``); ``cache``: shared intermediate results; ``raw``: the checked input
+    arrays (fused, a, b), from which :meth:`luma` makes the luminance triple."""
 
     triples: list[tuple[np.ndarray | None, np.ndarray | None, np.ndarray]]
     fused_sf: np.ndarray
     shape: tuple[int, int]
     protocol: str
     cache: PlaneCache = field(default_factory=PlaneCache)
+    raw: tuple[np.ndarray | None, ...] = ()
+    _luma: tuple[np.ndarray | None, np.ndarray | None, np.ndarray] | None = None
+
+    def luma(self) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray]:
+        """One luminance plane per image (the ``gray`` protocol's planes), made once."""
+        if self._luma is None:
+            if len(self.triples) == 1:  # gray protocol or single-plane fused: already luma
+                self._luma = self.triples[0]
+            else:
+                f, a, b = self.raw
+                self._luma = (None if a is None else _to_plane(a),
+                              None if b is None else _to_plane(b), _to_plane(f))
+        return self._luma
 
 
 def prepare(fused: object, a: object | None = None, b: object | None = None,
@@ -105,7 +122,7 @@ def prepare(fused: object, a: object | None = None, b: object | None = None,
         fp = _to_plane(f)
         ap = None if a_arr is None else _to_plane(a_arr)
         bp = None if b_arr is None else _to_plane(b_arr)
-        return Prepared([(ap, bp, fp)], fp, shape, protocol)
+        return Prepared([(ap, bp, fp)], fp, shape, protocol, raw=(f, a_arr, b_arr))
 
     # vifb with a 3-plane fused image: per plane k, (A_k or A, B_k or the one B plane, F_k)
     fplanes = _planes(f)
@@ -121,7 +138,8 @@ def prepare(fused: object, a: object | None = None, b: object | None = None,
     ap = source_planes(a_arr)
     bp = source_planes(b_arr)
     triples = [(ap[k], bp[k], fplanes[k]) for k in range(3)]
-    return Prepared(triples, np.ascontiguousarray(np.hstack(fplanes)), shape, protocol)
+    return Prepared(triples, np.ascontiguousarray(np.hstack(fplanes)), shape, protocol,
+                    raw=(f, a_arr, b_arr))
 
 
 def _compute_prepared(info: MetricInfo, prep: Prepared) -> float:
@@ -136,6 +154,10 @@ def _compute_prepared(info: MetricInfo, prep: Prepared) -> float:
         raise InputError(f"{info.name} needs both source images (a and b)")
     if info.kind == "concat":
         return float(info.plane_fn(None, None, prep.fused_sf, prep.cache))
+    if info.kind == "luma":
+        al, bl, fl = prep.luma()
+        with np.errstate(all="ignore"):
+            return float(info.plane_fn(al, bl, fl, prep.cache))
     with np.errstate(all="ignore"):
         vals = [info.plane_fn(ak, bk, fk, prep.cache) for ak, bk, fk in prep.triples]
     return float(np.mean(vals)) if len(vals) > 1 else float(vals[0])
@@ -175,7 +197,9 @@ def evaluate(fused: object, a: object | None = None, b: object | None = None,
         are asked for (entropy, standard deviation, AG, EI, SF).
     metrics
         Names or aliases (case-insensitive; see :func:`hifm.metrics.list_metrics`); ``None``
-        computes every registered metric.
+        computes every registered metric except the opt-in halo and target-contrast
+        measures (:data:`hifm.metrics.DEFAULT_METRICS`; ask for ``"Halo"``, ``"TCR"`` by
+        name).
     protocol
         ``"vifb"`` (per RGB plane, mean; VIFB's reference protocol) or ``"gray"`` (one
         luminance plane per image).
@@ -186,10 +210,10 @@ def evaluate(fused: object, a: object | None = None, b: object | None = None,
         Metric name -> value (Python float). Keys are the names as passed in ``metrics``
         (canonical names when ``metrics`` is ``None``), in that order.
     """
-    from .registry import REGISTRY, get_metric
+    from .registry import DEFAULT_METRICS, get_metric
 
     if metrics is None:
-        names: Sequence[str] = list(REGISTRY)
+        names: Sequence[str] = list(DEFAULT_METRICS)
     elif isinstance(metrics, str):
         names = [metrics]
     else:

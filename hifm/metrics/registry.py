@@ -9,10 +9,12 @@ import numpy as np
 
 from ..errors import InputError
 from . import error, fmi, gradient, information, qcb_qcv, structural, viff
+# from-imports: the package attribute ``halo`` is the function, not the module
+from .halo import halo, halo_plane, target_contrast, target_contrast_plane
 from ._common import PlaneCache
 
 __all__ = ["MetricInfo", "REGISTRY", "get_metric", "list_metrics", "VIFB_METRICS",
-           "EXTRA_METRICS"]
+           "EXTRA_METRICS", "DEFAULT_METRICS", "TARGET_METRICS"]
 
 PlaneFn = Callable[[np.ndarray | None, np.ndarray | None, np.ndarray, PlaneCache], float]
 
@@ -28,8 +30,11 @@ class MetricInfo:
     ``aliases``: other accepted names (case-insensitive), the first one being the name in
     the reference tables (VIFB files or ``reference_metrics_extra.csv``);
     ``uses_sources``: needs ``a`` and ``b``; ``min_size``: smallest height/width;
-    ``kind``: ``"mean"`` (mean over the protocol's plane triples) or ``"concat"`` (one value
-    on the side-by-side fused planes: Spatial_frequency)."""
+    ``kind``: ``"mean"`` (mean over the protocol's plane triples), ``"concat"`` (one value
+    on the side-by-side fused planes: Spatial_frequency) or ``"luma"`` (one value on one
+    luminance plane per image under every protocol: Halo, TCR);
+    ``default``: computed when no metric names are given (``evaluate(..., metrics=None)``,
+    ``hifm eval`` without ``--metrics``); the halo and target measures are opt-in."""
 
     name: str
     func: Callable[..., float]
@@ -41,6 +46,7 @@ class MetricInfo:
     uses_sources: bool = True
     min_size: int = 1
     kind: str = "mean"
+    default: bool = True
 
     @property
     def reference_name(self) -> str:
@@ -137,16 +143,29 @@ _ENTRIES = [
                min_size=2),
     MetricInfo("cc", structural.cc, lambda a, b, f, c: structural.cc_plane(a, b, f, c), True,
                "[-1, 1]", "Ma et al., Information Fusion 45, 2019", ("CC",)),
+    MetricInfo("halo", halo, lambda a, b, f, c: halo_plane(a, b, f, c), False,
+               "[0, inf), NaN without hot target", "this project (docs/metrics.md)",
+               ("Halo",), min_size=3, kind="luma", default=False),
+    MetricInfo("target_contrast", target_contrast,
+               lambda a, b, f, c: target_contrast_plane(a, b, f, c), True,
+               "about [-1, 2], 1 = kept, NaN without hot target",
+               "this project (docs/metrics.md)", ("TCR",), min_size=3, kind="luma",
+               default=False),
 ]
 
 #: canonical name -> MetricInfo, in the default order: the 13 VIFB metrics (alphabetical by
-#: their VIFB names), then FMI (pixel, dct, wavelet, gradient), VIF, SCD, Nabf, CC.
+#: their VIFB names), then FMI (pixel, dct, wavelet, gradient), VIF, SCD, Nabf, CC, and the
+#: opt-in halo and target-contrast measures (Halo, TCR).
 REGISTRY: dict[str, MetricInfo] = {m.name: m for m in _ENTRIES}
 
 #: canonical names of the 13 VIFB metrics and of the metrics in reference_metrics_extra.csv
 VIFB_METRICS: tuple[str, ...] = tuple(m.name for m in _ENTRIES[:13])
 EXTRA_METRICS: tuple[str, ...] = ("fmi_pixel", "fmi_dct", "fmi_wavelet", "fmi_gradient",
                                   "vif", "scd", "nabf")
+#: the metrics computed when no names are given (every registered metric but the opt-in ones)
+DEFAULT_METRICS: tuple[str, ...] = tuple(m.name for m in _ENTRIES if m.default)
+#: the halo and target-contrast measures (opt-in: ``metrics=TARGET_METRICS``)
+TARGET_METRICS: tuple[str, ...] = ("halo", "target_contrast")
 
 _LOOKUP: dict[str, MetricInfo] = {}
 for _m in _ENTRIES:
