@@ -229,7 +229,7 @@ def fuse(ir: Any, vis: Any, method: str = "hifm", **options: Any) -> Any:
         name = options.get("anchor", DEFAULT_ANCHOR)
         if isinstance(name, str) and name not in ANCHORS:
             raise InputError(f"unknown anchor {name!r}; choose one of {sorted(ANCHORS)}, a callable or an array")
-        _check_job_memory("anchor", ir, vis, dtype=dtype)
+        _check_job_memory("anchor", ir, vis, dtype=dtype, anchor=name if isinstance(name, str) else "salient")
         prep = prepare_sources(ir, vis, dtype)
         m = make_anchor(prep.a, prep.b, name)
         return restore_layout(m, prep)

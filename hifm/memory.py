@@ -10,7 +10,8 @@ Estimates (bytes; ``P`` = pixels of the padded FFT domain, ``N`` = pixels of the
 * ``hifm`` (the ADMM solver): ``(32 + 4n + 4c) · P · s`` — the solver's planes (Y, M, the
   F/H/G splits and their right-hand sides, the half spectrum, the denominator) plus the
   transients of its first iteration; ``c`` = 1 for a colour source.
-* ``anchor``: ``(12 + 8c) · N · s`` (box filters on float64 running sums).
+* ``anchor``: ``(32 + 4c) · N · s`` for the ``salient`` anchor (a Gaussian stack and guided filters),
+  ``(12 + 8c) · N · s`` for the others (box filters on float64 running sums).
 * ``derun`` (inference, no autograd): ``(40 + 12n) · P · s`` per pair of a batch.
 
 The constants were measured and round up: tracemalloc peaks of :func:`hifm.fuse` for NumPy,
@@ -71,6 +72,7 @@ def estimate_bytes(
     n_filters: int = 4,
     margin: int = 8,
     batch: int = 1,
+    anchor: str = "salient",
 ) -> int:
     """Memory (bytes) that fusing one ``shape = (H, W)`` pair with ``method`` needs (module docstring).
 
@@ -82,6 +84,7 @@ def estimate_bytes(
         n_filters: filters of ∇_l plus ∇_k (4 for the solver's default ``diff`` banks, 10 for DeRUN's).
         margin: the reflective margin of the padded domain.
         batch: pairs fused together (DeRUN's batches).
+        anchor: the anchor's name (``method="anchor"``).
     """
     import numpy as np
 
@@ -90,7 +93,8 @@ def estimate_bytes(
     c = 1 if colour else 0
     n_px = h * w
     if method == "anchor":
-        return int((12 + 8 * c) * n_px * s)
+        planes = 32 + 4 * c if anchor == "salient" else 12 + 8 * c
+        return int(planes * n_px * s)
     # the padded domain rounded up to a fast FFT length (never much more than + 2·margin + 10 %)
     from .solver import padded_shape
 

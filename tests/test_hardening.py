@@ -180,7 +180,7 @@ def test_a_diverging_iterate_raises_instead_of_becoming_an_image(engine):
     m = anchor(prep.a, prep.b, "two_scale")
     p = HIFMParams()
     object.__setattr__(p, "eta", 5.0)  # bypass the range check: the check behind it is under test
-    solver = HIFMSolver(m, p.resolve(0.02), engine=engine)
+    solver = HIFMSolver(m, p.resolve(0.02), engine=engine, sources=(prep.a, prep.b))
     with pytest.raises(DivergenceError, match="the ADMM iterate (diverged|produced NaN)"):
         solver.run(200)
         solver.result()
@@ -506,15 +506,16 @@ def test_memory_limit_from_the_environment_is_one_line(small_pair, tmp_path, mon
 
 @pytest.mark.parametrize("method, colour, dtype, bank", [
     ("hifm", False, "float32", "diff"), ("hifm", True, "float32", "diff"), ("hifm", False, "float64", "dct3"),
-    ("anchor", False, "float32", None), ("anchor", True, "float64", None),
+    ("anchor", False, "float32", "salient"), ("anchor", True, "float64", "salient"),
+    ("anchor", False, "float32", "two_scale"), ("anchor", True, "float64", "two_scale"),
 ])
 def test_memory_estimate_bounds_the_measured_peak(method, colour, dtype, bank):
     """tracemalloc's peak of a real fusion ≤ the estimate ≤ 2.5 × the peak (NumPy allocations are traced)."""
     from hifm.memory import estimate_bytes
 
     a, b = scene((300, 400)), scene((300, 400), seed=1, colour=colour)
-    options = {"dtype": dtype} if method == "anchor" else {"dtype": dtype, "iters": 12, "filters_l": bank,
-                                                            "filters_k": bank}
+    options = {"dtype": dtype, "anchor": bank} if method == "anchor" else {"dtype": dtype, "iters": 12,
+                                                                           "filters_l": bank, "filters_k": bank}
     hifm.fuse(a, b, method=method, **{**options, **({"iters": 2} if method == "hifm" else {})})  # warm-up
     tracemalloc.start()
     try:
@@ -522,8 +523,8 @@ def test_memory_estimate_bounds_the_measured_peak(method, colour, dtype, bank):
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    params = HIFMParams(filters_l=bank or "diff", filters_k=bank or "diff")
-    estimate = estimate_bytes(method, (300, 400), colour=colour, dtype=dtype,
+    params = HIFMParams() if method == "anchor" else HIFMParams(filters_l=bank, filters_k=bank)
+    estimate = estimate_bytes(method, (300, 400), colour=colour, dtype=dtype, anchor=bank,
                               n_filters=len(params.filters_l) + len(params.filters_k), margin=params.margin)
     assert peak <= estimate <= 2.5 * peak, (peak, estimate)
 
