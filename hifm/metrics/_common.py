@@ -33,16 +33,17 @@ __all__ = [
 
 
 FLOAT_TOLERANCE = 1e-6
-"""Float samples this far outside 0..255 are round-off; beyond it they are refused."""
+"""Float samples this far below 0 are round-off; beyond it they are refused."""
 
 
 def check_image(x: object, name: str = "image") -> np.ndarray:
     """Validate one image and return it as an ndarray (dtype unchanged).
 
     Accepted: H×W or H×W×C arrays (C = 1 or 3) of an unsigned/signed integer dtype with
-    values in 0..255, or of a float dtype with finite values in 0..255 (that scale is assumed).
-    Raises ``ValueError`` for anything else (a masked array, NaN/inf, empty, 1-D,
-    bool/complex/object dtypes, 4 channels, integers or floats outside 0..255).
+    values in 0..255, or of a float dtype with finite, non-negative values (the 0..255 scale is
+    assumed). Raises :class:`~hifm.errors.InputError` (a ``ValueError``) for anything else (a
+    masked array, NaN/inf, negative floats, empty, 1-D, bool/complex/object dtypes, 4 channels,
+    integers outside 0..255).
     """
     if isinstance(x, np.ma.MaskedArray):
         raise InputError(f"{name}: masked arrays are not accepted (the masked pixels would be measured as "
@@ -70,10 +71,10 @@ def check_image(x: object, name: str = "image") -> np.ndarray:
     if kind == "f":
         if not np.all(np.isfinite(arr)):
             raise InputError(f"{name}: contains NaN or infinite values")
-        lo, hi = float(arr.min()), float(arr.max())
-        if lo < -FLOAT_TOLERANCE or hi > 255.0 + FLOAT_TOLERANCE:
-            raise InputError(f"{name}: float values must lie in 0..255 (8-bit intensities), got "
-                             f"{lo:.6g}..{hi:.6g}")
+        lo = float(arr.min())
+        if lo < -FLOAT_TOLERANCE:  # an intensity is never negative: a wrong scale or an unclipped result
+            raise InputError(f"{name}: float values must not be negative (intensities on the 0..255 scale), "
+                             f"got a minimum of {lo:.6g}")
     elif arr.dtype != np.uint8:
         lo, hi = int(arr.min()), int(arr.max())
         if lo < 0 or hi > 255:
