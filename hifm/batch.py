@@ -23,6 +23,14 @@ could not be made: write error, disk full, unexpected error). Every non-``ok`` r
 carries a one-line ``reason`` naming the file(s), is printed, and goes into the report
 ``OUTDIR/skipped.csv`` together with unpaired and duplicate input files. A disk-full
 write stops the run (the pairs not started are left for ``--resume``).
+
+Processes: the pool is :class:`hifm.workers.ProcessPool` (workers die with this process; a
+killed worker fails only its pair). Ctrl-C or SIGTERM stops the run within about a second:
+the pairs in flight get :data:`INTERRUPT_GRACE_SECONDS`, the rest are ``not run`` in the
+report, and a pair whose output a killed worker had already renamed into place is recorded
+by the client, so every output on disk is in the manifest. The output folder is compared
+with the input folders by identity (device and inode), the manifest and the lock are never
+written through a symbolic link.
 """
 
 from __future__ import annotations
@@ -628,7 +636,8 @@ def fuse_dir(
             an output keeps its pair's relative path (``OUTDIR/day/01.png``).
 
     Returns:
-        A :class:`BatchReport`; the report file is written before returning.
+        A :class:`BatchReport`; the report file is written before returning. After Ctrl-C or
+        SIGTERM it returns too (``report.interrupted``, exit code 130), with the pairs not run.
 
     Raises:
         PairingError: ``root`` has no recognizable pairs.
@@ -980,7 +989,7 @@ def _execute(
 
 def _collect(done: Iterable[cf.Future], pending: dict[cf.Future, _InFlight], manifest: Manifest,
              report: BatchReport, log: Callable[[str], None], bar: Any) -> None:
-    for future in [f for f in pending if f in done]:  # in submission order
+    for future in [f for f in pending if f in done and not f.cancelled()]:  # in submission order
         record = _result(future, pending.pop(future), report)
         _accept(record, manifest, report, log)
         bar.update(1)
@@ -993,8 +1002,11 @@ def _interrupted(executor: cf.Executor, pending: dict[cf.Future, _InFlight], man
     report.stop_reason = "interrupted (Ctrl-C or SIGTERM)"
     deadline = time.monotonic() + INTERRUPT_GRACE_SECONDS
     with contextlib.suppress(KeyboardInterrupt):  # a second Ctrl-C ends the grace at once
-        while pending and time.monotonic() < deadline:
-            done, _ = cf.wait(pending, timeout=max(deadline - time.monotonic(), 0), return_when=cf.FIRST_COMPLETED)
+        while time.monotonic() < deadline:
+            live = [f for f in pending if not f.cancelled()]
+            if not live:
+                break
+            done, _ = cf.wait(live, timeout=max(deadline - time.monotonic(), 0), return_when=cf.FIRST_COMPLETED)
             with _signals_deferred():
                 _collect(done, pending, manifest, report, log, bar)
     with _signals_deferred():
@@ -1034,9 +1046,9 @@ def _fill(
         flight = _InFlight(task, _file_identity(task.output))
         try:
             future = executor.submit(run_pair, task)
-        except KeyboardInterrupt:  # inline executor: Ctrl-C inside this pair
+        except KeyboardInterrupt:  # inline executor: Ctrl-C inside this pair (it is "not run", or recovered)
             future = cf.Future()
-            future.set_exception(WorkerLost("interrupted"))
+            future.cancel()
             pending[future] = flight
             raise
         except Exception as exc:  # e.g. a broken pool
