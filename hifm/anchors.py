@@ -298,16 +298,18 @@ def anchor(a: Any, b: Any, method: "str | Callable[[Any, Any], Any] | Any" = DEF
 
     A user array must have the sources' shape and lie in [0, 1].
     """
+    from .errors import InputError
+
     if isinstance(method, str):
         try:
             fn = ANCHORS[method]
         except KeyError:
-            raise ValueError(f"unknown anchor {method!r}; choose one of {sorted(ANCHORS)}, a callable or an array") from None
+            raise InputError(f"unknown anchor {method!r}; choose one of {sorted(ANCHORS)}, a callable or an array") from None
         return fn(a, b)
     if callable(method):
         m = method(a, b)
     else:
         m = backend.asarray_like(method, a)
     if tuple(m.shape) != tuple(a.shape):
-        raise ValueError(f"anchor M has shape {tuple(m.shape)}, the sources {tuple(a.shape)}")
+        raise InputError(f"anchor M has shape {tuple(m.shape)}, the sources {tuple(a.shape)}")
     return m

@@ -15,18 +15,77 @@ from typing import Any, Callable
 import numpy as np
 
 from . import backend as hifm_backend
-from .anchors import DEFAULT_ANCHOR
-from .anchors import anchor as make_anchor
+from .anchors import ANCHORS, DEFAULT_ANCHOR
+from .anchors import anchor as _anchor
 from .chroma import denoise_chroma
-from .errors import InputError
+from .errors import InputError, OptionError
+from .memory import check_memory
 from .params import HIFMParams, ResolvedParams
 from .solver import History, HIFMSolver
 from .noise import noise_level
 from .sources import prepare_sources, restore_layout
 
-__all__ = ["solve", "fuse", "SolveInfo", "estimate_noise", "METHODS"]
+__all__ = ["solve", "fuse", "SolveInfo", "estimate_noise", "METHODS", "MAX_ITERS", "method_options"]
 
 METHODS = ("anchor", "hifm", "derun")
+MAX_ITERS = 10_000
+"""Most ADMM iterations :func:`solve` runs (about a minute at 640×480 on one core; the defaults use
+200). For longer studies drive :class:`hifm.solver.HIFMSolver` yourself, or pass ``tol``."""
+_SOLVE_OPTIONS = ("iters", "params", "return_info", "backend", "engine", "callback")
+_ANCHOR_OPTIONS = ("anchor", "dtype")
+_DERUN_OPTIONS = ("task", "weights", "device", "dtype", "batch_size")
+
+
+def method_options(method: str) -> tuple[str, ...]:
+    """The keyword options :func:`fuse` accepts with ``method``."""
+    import dataclasses
+
+    if method == "anchor":
+        return _ANCHOR_OPTIONS
+    if method == "hifm":
+        return _SOLVE_OPTIONS + tuple(f.name for f in dataclasses.fields(HIFMParams))
+    if method == "derun":
+        return _DERUN_OPTIONS
+    raise InputError(f"unknown method {method!r}; choose one of {list(METHODS)}")
+
+
+def _check_options(method: str, options: dict[str, Any]) -> None:
+    """Refuse, in one line, every option ``method`` does not take (saying which method takes it)."""
+    allowed = method_options(method)
+    unknown = sorted(set(options) - set(allowed))
+    if not unknown:
+        return
+    owners = []
+    for name in unknown:
+        takers = [m for m in METHODS if m != method and name in method_options(m)]
+        owners.append(f"{name} ({'method ' + '/'.join(takers) + ' only' if takers else 'unknown'})")
+    raise OptionError(f"option(s) {', '.join(owners)} do not apply to method '{method}'; "
+                      f"it takes: {', '.join(allowed[:12])}{', ...' if len(allowed) > 12 else ''}")
+
+
+def make_anchor(a: Any, b: Any, method: Any) -> Any:
+    """:func:`hifm.anchors.anchor`, refusing a non-finite M (a user's callable or array) before it is used."""
+    m = _anchor(a, b, method)
+    xp = hifm_backend.get_xp(m)
+    if not bool(xp.isfinite(m).all()):
+        raise InputError("the anchor M holds NaN or infinite values (a user anchor must lie in [0, 1])")
+    return m
+
+
+def _shape_of(x: Any) -> tuple[int, ...]:
+    shape = getattr(x, "shape", None)
+    return tuple(shape) if shape is not None else tuple(np.shape(x))
+
+
+def _check_job_memory(method: str, ir: Any, vis: Any, **estimate: Any) -> None:
+    """Refuse a job that cannot fit in memory before anything is allocated (:mod:`hifm.memory`)."""
+    sa, sb = _shape_of(ir), _shape_of(vis)
+    if len(sa) < 2 or len(sb) < 2:
+        return  # prepare_sources says what is wrong with the arrays
+    shape = (max(sa[0], sb[0]), max(sa[1], sb[1]))
+    colour = (len(sa) == 3 and sa[2] >= 3) or (len(sb) == 3 and sb[2] >= 3)
+    on_gpu = hifm_backend.is_cupy(ir) or estimate.pop("gpu", False)
+    check_memory(method, shape, colour=colour, device="cuda" if on_gpu else "cpu", **estimate)
 
 
 @dataclass
@@ -75,7 +134,10 @@ def _to_backend(x: Any, name: str) -> Any:
     if name == "numpy":
         return hifm_backend.to_numpy(x)
     if name == "cupy":
-        import cupy
+        try:
+            import cupy
+        except ImportError:
+            raise InputError("backend 'cupy' needs CuPy: pip install 'hifm[gpu]' (on a machine with a CUDA GPU)") from None
 
         return cupy.asarray(x)
     raise InputError(f"unknown backend {name!r}; choose auto, numpy or cupy")
@@ -108,9 +170,13 @@ def solve(
     Returns:
         The fused image, or ``(fused, info)`` with ``return_info=True``.
     """
-    if not isinstance(iters, (int, np.integer)) or iters < 0:
-        raise InputError(f"iters must be a non-negative integer, got {iters!r}")
+    if not isinstance(iters, (int, np.integer)) or isinstance(iters, bool) or not 0 <= iters <= MAX_ITERS:
+        raise InputError(f"iters must be an integer in [0, {MAX_ITERS}], got {iters!r}")
+    if backend not in ("auto", "numpy", "cupy"):
+        raise InputError(f"unknown backend {backend!r}; choose auto, numpy or cupy")
     p = HIFMParams.from_kwargs(params, **param_overrides)
+    _check_job_memory("hifm", ir, vis, dtype=p.dtype, n_filters=len(p.filters_l) + len(p.filters_k),
+                      margin=p.margin, gpu=backend == "cupy")
     give_back_numpy = backend == "cupy" and not hifm_backend.is_cupy(ir)
     ir, vis = _to_backend(ir, backend), _to_backend(vis, backend)
     prep = prepare_sources(ir, vis, p.dtype)
@@ -150,14 +216,22 @@ def fuse(ir: Any, vis: Any, method: str = "hifm", **options: Any) -> Any:
 
     ``options`` go to the method: for ``anchor``, ``anchor=`` (name, callable or
     array) and ``dtype=``; for ``hifm``, everything :func:`solve` takes; for
-    ``derun``, ``task=`` ("ivf"/"mif"), ``weights=`` and ``device=``.
+    ``derun``, ``task=`` ("ivf"/"mif"), ``weights=``, ``device=``, ``dtype=`` and ``batch_size=``.
+    An option the method does not take raises :class:`~hifm.errors.OptionError` (it is never
+    silently ignored), as does an unknown one; a job that cannot fit in memory raises
+    :class:`~hifm.errors.ResourceError` before it starts (:mod:`hifm.memory`).
     """
+    _check_options(method, options)
     if method == "anchor":
-        unknown = set(options) - {"anchor", "dtype"}
-        if unknown:
-            raise InputError(f"unknown option(s) for method 'anchor': {sorted(unknown)}")
-        prep = prepare_sources(ir, vis, options.get("dtype", "float32"))
-        m = make_anchor(prep.a, prep.b, options.get("anchor", DEFAULT_ANCHOR))
+        dtype = options.get("dtype", "float32")
+        if dtype not in ("float32", "float64"):
+            raise InputError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
+        name = options.get("anchor", DEFAULT_ANCHOR)
+        if isinstance(name, str) and name not in ANCHORS:
+            raise InputError(f"unknown anchor {name!r}; choose one of {sorted(ANCHORS)}, a callable or an array")
+        _check_job_memory("anchor", ir, vis, dtype=dtype, anchor=name if isinstance(name, str) else "salient")
+        prep = prepare_sources(ir, vis, dtype)
+        m = make_anchor(prep.a, prep.b, name)
         return restore_layout(m, prep)
     if method == "hifm":
         return solve(ir, vis, **options)

@@ -23,6 +23,14 @@ could not be made: write error, disk full, unexpected error). Every non-``ok`` r
 carries a one-line ``reason`` naming the file(s), is printed, and goes into the report
 ``OUTDIR/skipped.csv`` together with unpaired and duplicate input files. A disk-full
 write stops the run (the pairs not started are left for ``--resume``).
+
+Processes: the pool is :class:`hifm.workers.ProcessPool` (workers die with this process; a
+killed worker fails only its pair). Ctrl-C or SIGTERM stops the run within about a second:
+the pairs in flight get :data:`INTERRUPT_GRACE_SECONDS`, the rest are ``not run`` in the
+report, and a pair whose output a killed worker had already renamed into place is recorded
+by the client, so every output on disk is in the manifest. The output folder is compared
+with the input folders by identity (device and inode), the manifest and the lock are never
+written through a symbolic link.
 """
 
 from __future__ import annotations
@@ -31,11 +39,12 @@ import concurrent.futures as cf
 import contextlib
 import csv
 import errno
+import glob
 import hashlib
 import io
 import json
-import multiprocessing
 import os
+import signal
 import socket
 import sys
 import tempfile
@@ -51,8 +60,10 @@ import numpy as np
 
 from . import __version__, api
 from .datasets import Pair, PairSet, find_pairs
-from .errors import HIFMError, ImageReadError, ImageWriteError, InputError
-from .io import DEFAULT_MAX_PIXELS, read_image, write_image
+from .errors import HIFMError, ImageReadError, ImageWriteError, InputError, display_path
+from .io import DEFAULT_MAX_PIXELS, fused_bit_depth, image_orientation, read_image, write_image
+from .io import _umask as _io_umask
+from .workers import ProcessPool, WorkerLost
 
 __all__ = [
     "BatchError",
@@ -77,6 +88,8 @@ METHODS = ("anchor", "hifm", "derun")
 TASKS = ("ivf", "mif")
 DASK_CONNECT_TIMEOUT = "20s"
 """How long :func:`fuse_dir` waits for a Dask scheduler."""
+INTERRUPT_GRACE_SECONDS = 1.0
+"""After Ctrl-C/SIGTERM, how long the pairs in flight may take to finish before their workers are killed."""
 FORMATS = ("png", "tif", "same")
 _FORMAT_SUFFIX = {"png": ".png", "tif": ".tif"}
 
@@ -139,8 +152,10 @@ class FuseSettings:
             object.__setattr__(self, "weights", str(Path(self.weights).resolve()))
         if self.out_format not in FORMATS:
             raise InputError(f"unknown output format {self.out_format!r}; choose one of {', '.join(FORMATS)}")
-        if self.iters is not None and (self.method != "hifm" or self.iters < 0):
-            raise InputError("iters applies to method 'hifm' only and must be >= 0")
+        if self.iters is not None and self.method != "hifm":
+            raise InputError(f"iters applies to method 'hifm' only (this run uses method '{self.method}')")
+        if self.iters is not None and not 0 <= self.iters <= api.MAX_ITERS:
+            raise InputError(f"iters must lie in [0, {api.MAX_ITERS}], got {self.iters}")
         if self.max_pixels is not None and self.max_pixels <= 0:
             raise InputError(f"max_pixels must be positive (or None for no limit), got {self.max_pixels}")
 
@@ -218,7 +233,7 @@ def run_pair(task: PairTask) -> dict[str, Any]:
     except (_Skip, ImageReadError) as exc:
         record.update(status="skipped", reason=_one_line(exc))
     except InputError as exc:
-        record.update(status="skipped", reason=f"cannot fuse '{task.ir}' + '{task.vis}': {_one_line(exc)}")
+        record.update(status="skipped", reason=f"cannot fuse '{_q(task.ir)}' + '{_q(task.vis)}': {_one_line(exc)}")
     except Exception as exc:  # every failure becomes a record, never a lost pair
         record.update(_failure(exc, task))
     record["seconds"] = round(time.perf_counter() - start, 6)
@@ -257,12 +272,14 @@ def _fuse_and_write(task: PairTask) -> dict[str, Any]:
     vis = _load(vis_path, settings.max_pixels, notes, "vis")
     ir = _thermal(ir, ir_path, settings, notes)
     ir, resized = _match_sizes(ir, vis, ir_path, vis_path, settings.resize)
-    fused = api.fuse(ir, vis, method=settings.method, **settings.fuse_options())
     out = Path(task.output)
+    _refuse_input_as_output(out, ir_path, vis_path)
+    fused = api.fuse(ir, vis, method=settings.method, **settings.fuse_options())
     out.parent.mkdir(parents=True, exist_ok=True)  # a nested pair keeps its relative path
-    write_image(out, fused, bit_depth=16 if np.issubdtype(fused.dtype, np.floating) else None)
-    if np.issubdtype(fused.dtype, np.floating):
-        notes.append("float result stored with 16 bits per sample")
+    depth = fused_bit_depth(fused, out)
+    write_image(out, fused, bit_depth=depth)
+    if depth is not None:
+        notes.append(f"float result stored with {depth} bits per sample")
     return {
         **hashes,
         "output_sha256": sha256_file(out),
@@ -271,6 +288,22 @@ def _fuse_and_write(task: PairTask) -> dict[str, Any]:
         "out_shape": list(fused.shape),
         "out_dtype": str(fused.dtype),
     }
+
+
+def _refuse_input_as_output(out: Path, *inputs: Path) -> None:
+    """Never write over an input: the output name may be the same file under another path (link, mount)."""
+    for path in inputs:
+        if same_file(out, path):
+            raise _Skip(f"output '{_q(out)}' is the same file as input '{_q(path)}' (a link or another path to it); "
+                        "refusing to overwrite an input")
+
+
+def same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
+    """``a`` and ``b`` are the same file or folder (device and inode), whatever the paths say; False if one is missing."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
 
 
 def _input_hash(path: Path) -> str:
@@ -287,7 +320,7 @@ def _load(path: Path, max_pixels: int | None, notes: list[str], role: str) -> np
     if np.issubdtype(image.dtype, np.floating):
         bad = int(image.size - np.count_nonzero(np.isfinite(image)))
         if bad:
-            raise _Skip(f"cannot fuse '{path}': {bad} pixel value(s) are NaN or infinite")
+            raise _Skip(f"cannot fuse '{_q(path)}': {bad} pixel value(s) are NaN or infinite")
     return image
 
 
@@ -320,6 +353,9 @@ def _conversion_notes(path: Path, image: np.ndarray) -> list[str]:
         notes.append("palette expanded to " + ("gray" if image.ndim == 2 else "RGB"))
     if mode in ("RGB", "RGBA") and image.ndim == 2:
         notes.append("gray image stored as RGB read as one plane")
+    orientation = image_orientation(path)
+    if orientation != 1:
+        notes.append(f"EXIF orientation {orientation} applied (the image is read upright)")
     return notes
 
 
@@ -329,7 +365,7 @@ def _match_sizes(
     """Return ``ir`` at the size of ``vis`` (resized when allowed) and what was done."""
     if ir.shape[:2] == vis.shape[:2]:
         return ir, None
-    sizes = f"'{ir_path}' is {_wh(ir)}, '{vis_path}' is {_wh(vis)} (W×H)"
+    sizes = f"'{_q(ir_path)}' is {_wh(ir)}, '{_q(vis_path)}' is {_wh(vis)} (W×H)"
     if not resize:
         raise _Skip(f"size mismatch: {sizes}; pass --resize to resize the infrared image to the visible size")
     resized = resize_image(ir, vis.shape[:2])
@@ -355,7 +391,7 @@ def _failure(exc: Exception, task: PairTask) -> dict[str, Any]:
     if isinstance(exc, ImageWriteError):
         reason = _one_line(exc)
     else:
-        reason = f"fusing '{task.ir}' + '{task.vis}' failed: {type(exc).__name__}: {_one_line(exc)}"
+        reason = f"fusing '{_q(task.ir)}' + '{_q(task.vis)}' failed: {type(exc).__name__}: {_one_line(exc)}"
     cause = exc.__cause__ if isinstance(exc.__cause__, OSError) else exc
     return {
         "status": "failed",
@@ -378,12 +414,12 @@ class Manifest:
     def open(self) -> Manifest:
         """Open for appending, first ending a line cut short by a kill."""
         try:
-            needs_newline = self.path.exists() and _last_byte(self.path) not in (b"", b"\n")
-            self._fh = open(self.path, "a", encoding="utf-8")
+            self._fh = open_no_follow(self.path, "a")
+            needs_newline = _last_byte(self.path) not in (b"", b"\n")
             if needs_newline:
                 self._fh.write("\n")
         except OSError as exc:
-            raise BatchError(f"cannot open manifest '{self.path}': {_os_reason(exc)}") from exc
+            raise BatchError(f"cannot open manifest '{_q(self.path)}': {_os_reason(exc)}") from exc
         return self
 
     def append(self, record: dict[str, Any]) -> None:
@@ -395,7 +431,7 @@ class Manifest:
             os.fsync(self._fh.fileno())
         except OSError as exc:
             raise BatchError(
-                f"cannot append to manifest '{self.path}': {_os_reason(exc)}; the outputs written so far are "
+                f"cannot append to manifest '{_q(self.path)}': {_os_reason(exc)}; the outputs written so far are "
                 "kept, rerun with --resume"
             ) from exc
 
@@ -405,6 +441,35 @@ class Manifest:
             with contextlib.suppress(OSError):
                 self._fh.close()
             self._fh = None
+
+
+def open_no_follow(path: Path, mode: str = "a") -> io.TextIOWrapper:
+    """Open a file this run writes (manifest, lock) without following a symbolic link at its name.
+
+    A link planted at ``OUTDIR/manifest.jsonl`` would make every append land in the file it
+    points to; ``O_NOFOLLOW`` makes the open fail instead (reported as a symbolic link).
+    """
+    # O_NONBLOCK: a FIFO at that name fails at once instead of blocking the run (no effect on files)
+    flags = os.O_WRONLY | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    flags |= getattr(os, "O_NONBLOCK", 0)
+    flags |= os.O_APPEND if mode == "a" else 0
+    try:
+        fd = os.open(path, flags, 0o666)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP or path.is_symlink():
+            raise OSError(errno.ELOOP, "it is a symbolic link; hifm never writes through a link it did not "
+                                       "create (remove the link)") from None
+        raise
+    if not _is_regular_fd(fd):
+        os.close(fd)
+        raise OSError(errno.EINVAL, "not a regular file")
+    return open(fd, mode, encoding="utf-8")
+
+
+def _is_regular_fd(fd: int) -> bool:
+    import stat
+
+    return stat.S_ISREG(os.fstat(fd).st_mode)
 
 
 def _last_byte(path: Path) -> bytes:
@@ -458,7 +523,9 @@ def is_done(record: dict[str, Any] | None, task: PairTask) -> bool:
     """True when ``record`` proves ``task`` complete: ok, same settings, inputs and output hashes."""
     if not record or record.get("status") != "ok":
         return False
-    if record.get("settings_sha256") != task.settings.key_hash() or record.get("output") != task.output:
+    # the output by its name in OUTDIR: OUTDIR may be spelled differently (relative, absolute, moved)
+    if record.get("settings_sha256") != task.settings.key_hash() or not isinstance(record.get("output"), str) \
+            or Path(record["output"]).name != Path(task.output).name:
         return False
     checks = ((task.output, "output_sha256"), (task.ir, "ir_sha256"), (task.vis, "vis_sha256"))
     try:
@@ -480,8 +547,11 @@ class BatchReport:
         records: the pair records appended by this run (ok, skipped, failed).
         already_done: names skipped because ``resume`` found them complete.
         input_problems: ``(path(s), reason)`` of unpaired and duplicate files.
-        not_run: names left undone because the run stopped early (disk full).
+        not_run: names left undone because the run stopped early (disk full, interrupted).
         stop_reason: why the run stopped early, or ``None``.
+        interrupted: the run was stopped by Ctrl-C or SIGTERM (exit status 130).
+        recovered: names whose worker was lost (or killed on an interruption) after it had
+            written the output: the client checked and recorded them (status ``ok``).
         seconds: wall time of the run.
     """
 
@@ -494,6 +564,8 @@ class BatchReport:
     input_problems: list[tuple[str, str]] = field(default_factory=list)
     not_run: list[str] = field(default_factory=list)
     stop_reason: str | None = None
+    interrupted: bool = False
+    recovered: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
     def count(self, status: str) -> int:
@@ -511,7 +583,9 @@ class BatchReport:
 
     @property
     def exit_code(self) -> int:
-        """0 when :attr:`complete`, else 1."""
+        """0 when :attr:`complete`, 130 when interrupted, else 1."""
+        if self.interrupted:
+            return 130
         return 0 if self.complete else 1
 
     def summary(self) -> str:
@@ -522,8 +596,10 @@ class BatchReport:
             f"{self.count('skipped')} skipped, {self.count('failed')} failed, {len(self.not_run)} not run; "
             f"{len(self.input_problems)} unpaired/duplicate file(s); {self.seconds:.1f} s ({rate:.2f} pairs/s)"
         )
+        if self.interrupted:
+            text += f"; interrupted: rerun with --resume to fuse the {len(self.not_run)} pair(s) not run"
         if not self.complete:
-            text += f"; report: {self.report}"
+            text += f"; report: {_q(self.report)}"
         return text
 
 
@@ -560,7 +636,8 @@ def fuse_dir(
             an output keeps its pair's relative path (``OUTDIR/day/01.png``).
 
     Returns:
-        A :class:`BatchReport`; the report file is written before returning.
+        A :class:`BatchReport`; the report file is written before returning. After Ctrl-C or
+        SIGTERM it returns too (``report.interrupted``, exit code 130), with the pairs not run.
 
     Raises:
         PairingError: ``root`` has no recognizable pairs.
@@ -581,8 +658,14 @@ def fuse_dir(
         tasks = _plan(pairset, out, settings, previous, report)
         manifest.append(_run_header(pairset, out, settings, workers, resume, dask, len(tasks), report))
         _record_input_problems(pairset, manifest, report, log)
-        with _executor(workers, dask, settings) as (executor, slots):
-            _execute(executor, tasks, manifest, report, log, progress, window=lambda: 2 * slots())
+        try:
+            with _executor(workers, dask, settings) as (executor, slots):
+                _execute(executor, tasks, manifest, report, log, progress, window=lambda: 2 * slots())
+        except KeyboardInterrupt:  # while the workers were starting or stopping
+            report.interrupted = True
+            report.stop_reason = "interrupted (Ctrl-C or SIGTERM)"
+            seen = {record["name"] for record in report.records} | set(report.not_run)
+            report.not_run.extend(task.name for task in tasks if task.name not in seen)
         report.seconds = time.perf_counter() - started
         write_report(report)
     return report
@@ -634,20 +717,24 @@ def _print_err(message: str) -> None:
 def _prepare_outdir(out: Path, pairset: PairSet) -> Path:
     """Create ``out``, check that it is writable and not an input folder."""
     if out.exists() and not out.is_dir():
-        raise BatchError(f"output folder '{out}' exists and is not a folder")
+        raise BatchError(f"output folder '{_q(out)}' exists and is not a folder")
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise BatchError(f"cannot create output folder '{out}': {_os_reason(exc)}") from exc
-    inputs = {pairset.pairs[0].ir_path.parent.resolve(), pairset.pairs[0].vis_path.parent.resolve()}
-    if out.resolve() in inputs:
-        raise BatchError(f"output folder '{out}' is an input folder; choose another one")
+        raise BatchError(f"cannot create output folder '{_q(out)}': {_os_reason(exc)}") from exc
+    # by identity (device and inode), not by spelling: a bind mount, a symlinked folder or
+    # another path to an input folder is that folder
+    folders = {pair.ir_path.parent for pair in pairset.pairs} | {pair.vis_path.parent for pair in pairset.pairs}
+    for folder in sorted(folders):
+        if same_file(out, folder):
+            alias = "" if out.resolve() == folder.resolve() else f" (the same folder as '{_q(folder)}')"
+            raise BatchError(f"output folder '{_q(out)}' is an input folder{alias}; choose another one")
     try:
         fd, probe = tempfile.mkstemp(dir=out, prefix=".hifm-probe.")
         os.close(fd)
         os.unlink(probe)
     except OSError as exc:
-        raise BatchError(f"output folder '{out}' is not writable: {_os_reason(exc)}") from exc
+        raise BatchError(f"output folder '{_q(out)}' is not writable: {_os_reason(exc)}") from exc
     return out
 
 
@@ -659,11 +746,15 @@ def _locked(out: Path) -> Iterator[None]:
     except ImportError:  # pragma: no cover - Windows: no lock
         yield
         return
-    with open(out / LOCK_NAME, "a") as fh:
+    try:
+        fh = open_no_follow(out / LOCK_NAME, "a")
+    except OSError as exc:
+        raise BatchError(f"cannot open the lock file '{_q(out / LOCK_NAME)}': {_os_reason(exc)}") from exc
+    with fh:
         try:
             fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
-            raise BatchError(f"another fuse-dir run is writing to '{out}' (lock on '{out / LOCK_NAME}')") from exc
+            raise BatchError(f"another fuse-dir run is writing to '{_q(out)}' (lock on '{_q(out / LOCK_NAME)}')") from exc
         try:
             yield
         finally:
@@ -688,7 +779,7 @@ def _plan(
 
 def _remove_stale_temporaries(output: Path) -> None:
     """Delete temporary files a killed :func:`write_image` left for ``output``."""
-    for tmp in output.parent.glob(f".{output.name}.*.tmp"):
+    for tmp in output.parent.glob(f".{glob.escape(output.name)}.*.tmp"):  # names may hold [ ] * ?
         with contextlib.suppress(OSError):
             tmp.unlink()
 
@@ -724,9 +815,9 @@ def _run_header(
 
 def _record_input_problems(pairset: PairSet, manifest: Manifest, report: BatchReport, log: Callable[[str], None]) -> None:
     """Log, record and report every unpaired or duplicate input file."""
-    problems = [(str(path), f"unpaired file '{path}': {reason}") for path, reason in pairset.unpaired]
+    problems = [(str(path), f"unpaired file '{_q(path)}': {_one_line(reason)}") for path, reason in pairset.unpaired]
     for stem, paths in pairset.duplicates:
-        names = ", ".join(f"'{p}'" for p in paths)
+        names = ", ".join(f"'{_q(p)}'" for p in paths)
         problems.append((" ".join(str(p) for p in paths), f"duplicate stem {stem!r}: {names}; rename or remove all but one"))
     for files, reason in problems:
         manifest.append({"kind": "file", "files": files, "status": "skipped", "reason": reason})
@@ -749,7 +840,8 @@ def _executor(
 ) -> Iterator[tuple[cf.Executor, Callable[[], int]]]:
     """An executor for :func:`run_pair` (inline, spawned processes or Dask) and a function giving its slots.
 
-    Pool processes share the CPUs (``cpu_count // workers`` threads each) and load DeRUN once each.
+    Pool processes (:class:`hifm.workers.ProcessPool`) share the CPUs (``cpu_count // workers``
+    threads each), load DeRUN once each, die with this process, and a lost one fails only its pair.
     """
     if workers < 0 or (dask == "local" and workers == 0):
         raise BatchError(f"workers must be >= 1 with a Dask local cluster and >= 0 otherwise, got {workers}")
@@ -760,22 +852,24 @@ def _executor(
         yield _InlineExecutor(), lambda: 1
     else:
         threads = max(1, (os.cpu_count() or 1) // workers)
-        pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-                                      initializer=_worker_init, initargs=(threads, settings))
+        pool = ProcessPool(workers, initializer=_worker_init, initargs=(threads, settings))
         try:
             yield pool, lambda: workers
+        except BaseException:
+            pool.kill()
+            raise
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
 
 
 class _InlineExecutor(cf.Executor):
-    """Runs each submitted call at once in this process (``workers=0``)."""
+    """Runs each submitted call at once in this process (``workers=0``); Ctrl-C is not caught."""
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> cf.Future:
         future: cf.Future = cf.Future()
         try:
             future.set_result(fn(*args, **kwargs))
-        except BaseException as exc:
+        except Exception as exc:
             future.set_exception(exc)
         return future
 
@@ -793,9 +887,11 @@ def _dask_executor(address: str, workers: int) -> Iterator[tuple[cf.Executor, Ca
     with contextlib.ExitStack() as stack:
         if address == "local":
             address = stack.enter_context(_local_cluster(workers, LocalCluster)).scheduler_address
+        elif "://" not in address and ":" not in address:
+            raise BatchError(f"--dask {address!r} is neither 'local' nor a scheduler address such as tcp://host:8786")
         try:
             client = stack.enter_context(Client(address, timeout=DASK_CONNECT_TIMEOUT))
-        except (OSError, TimeoutError) as exc:
+        except Exception as exc:  # noqa: BLE001 - OSError, TimeoutError, ValueError of a bad address...
             raise BatchError(f"cannot connect to the Dask scheduler at {address!r}: {_one_line(exc)}") from exc
         yield client.get_executor(pure=False), lambda: max(1, sum(client.nthreads().values()))
 
@@ -812,6 +908,47 @@ def _local_cluster(workers: int, local_cluster: Any) -> Any:
         return local_cluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0")
 
 
+@dataclass
+class _InFlight:
+    """A submitted pair and what its output file was before (to tell whether a lost worker wrote it)."""
+
+    task: PairTask
+    before: tuple[int, int, int, int] | None
+
+
+def _file_identity(path: str) -> tuple[int, int, int, int] | None:
+    """(device, inode, mtime, size) of a file, None when missing. An atomic rename always changes it."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size)
+
+
+@contextlib.contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """Hold SIGINT/SIGTERM until the block is done (recording one pair is never cut in half).
+
+    The signals are noted by a temporary handler and raised again, to the previous handlers,
+    when the block ends.
+    """
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+    previous = {sig: signal.signal(sig, lambda signum, frame: received.append(signum))
+                for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        for sig in dict.fromkeys(received):
+            signal.raise_signal(sig)
+
+
 def _execute(
     executor: cf.Executor,
     tasks: list[PairTask],
@@ -821,26 +958,73 @@ def _execute(
     progress: bool,
     window: Callable[[], int],
 ) -> None:
-    """Keep ``window()`` tasks in flight; record each result as it completes."""
+    """Keep ``window()`` tasks in flight; record each result as it completes.
+
+    Ctrl-C or SIGTERM (a ``KeyboardInterrupt``): nothing new is started, the pairs in flight get
+    :data:`INTERRUPT_GRACE_SECONDS` to finish (and are recorded), then their workers are killed;
+    a killed pair whose output was already renamed into place is recorded (``recovered``), the
+    others and the pairs never started are ``not run``. The caller writes the report.
+    """
     from tqdm import tqdm
 
     queue = iter(tasks)
-    pending: dict[cf.Future, PairTask] = {}
+    pending: dict[cf.Future, _InFlight] = {}
     with tqdm(total=len(tasks), unit="pair", desc="fuse-dir", disable=not progress, file=sys.stderr,
               dynamic_ncols=True, smoothing=0.1) as bar:
         bar_log = _bar_logger(bar, log, progress)
-        _fill(executor, queue, pending, window, report)
-        while pending:
-            done, _ = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
-            for future in [f for f in pending if f in done]:  # in submission order
-                record = _result(future, pending.pop(future))
-                _accept(record, manifest, report, bar_log)
-                bar.update(1)
-            if report.stop_reason is None:
-                _fill(executor, queue, pending, window, report)
+        try:
+            _fill(executor, queue, pending, window, report)
+            while pending:
+                done, _ = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
+                with _signals_deferred():
+                    _collect(done, pending, manifest, report, bar_log, bar)
+                if report.stop_reason is None:
+                    _fill(executor, queue, pending, window, report)
+        except KeyboardInterrupt:
+            _interrupted(executor, pending, manifest, report, bar_log, bar)
         report.not_run.extend(task.name for task in queue)
     if report.stop_reason:
         log(f"stopped early: {report.stop_reason}; {len(report.not_run)} pair(s) not run, rerun with --resume")
+
+
+def _collect(done: Iterable[cf.Future], pending: dict[cf.Future, _InFlight], manifest: Manifest,
+             report: BatchReport, log: Callable[[str], None], bar: Any) -> None:
+    for future in [f for f in pending if f in done and not f.cancelled()]:  # in submission order
+        record = _result(future, pending.pop(future), report)
+        _accept(record, manifest, report, log)
+        bar.update(1)
+
+
+def _interrupted(executor: cf.Executor, pending: dict[cf.Future, _InFlight], manifest: Manifest,
+                 report: BatchReport, log: Callable[[str], None], bar: Any) -> None:
+    """Stop after Ctrl-C/SIGTERM: a short grace for the pairs in flight, then kill; record what is on disk."""
+    report.interrupted = True
+    report.stop_reason = "interrupted (Ctrl-C or SIGTERM)"
+    deadline = time.monotonic() + INTERRUPT_GRACE_SECONDS
+    with contextlib.suppress(KeyboardInterrupt):  # a second Ctrl-C ends the grace at once
+        while time.monotonic() < deadline:
+            live = [f for f in pending if not f.cancelled()]
+            if not live:
+                break
+            done, _ = cf.wait(live, timeout=max(deadline - time.monotonic(), 0), return_when=cf.FIRST_COMPLETED)
+            with _signals_deferred():
+                _collect(done, pending, manifest, report, log, bar)
+    with _signals_deferred():
+        if isinstance(executor, ProcessPool):
+            executor.kill()
+        for future in pending:
+            future.cancel()
+        for future, flight in list(pending.items()):
+            if future.done() and not future.cancelled() and future.exception() is None:
+                _accept(future.result(), manifest, report, log)  # finished just before the kill
+                continue
+            recovered = _recovered_record(flight)
+            if recovered is not None:
+                report.recovered.append(flight.task.name)
+                _accept(recovered, manifest, report, log)
+            else:
+                report.not_run.append(flight.task.name)
+        pending.clear()
 
 
 def _bar_logger(bar: Any, log: Callable[[str], None], progress: bool) -> Callable[[str], None]:
@@ -851,7 +1035,7 @@ def _bar_logger(bar: Any, log: Callable[[str], None], progress: bool) -> Callabl
 
 
 def _fill(
-    executor: cf.Executor, queue: Iterator[PairTask], pending: dict[cf.Future, PairTask],
+    executor: cf.Executor, queue: Iterator[PairTask], pending: dict[cf.Future, _InFlight],
     window: Callable[[], int], report: BatchReport,
 ) -> None:
     limit = window()
@@ -859,26 +1043,66 @@ def _fill(
         task = next(queue, None)
         if task is None:
             return
+        flight = _InFlight(task, _file_identity(task.output))
         try:
-            pending[executor.submit(run_pair, task)] = task
-        except Exception as exc:  # e.g. a broken process pool
+            future = executor.submit(run_pair, task)
+        except KeyboardInterrupt:  # inline executor: Ctrl-C inside this pair (it is "not run", or recovered)
+            future = cf.Future()
+            future.cancel()
+            pending[future] = flight
+            raise
+        except Exception as exc:  # e.g. a broken pool
             report.stop_reason = f"cannot submit pair {task.name!r}: {type(exc).__name__}: {_one_line(exc)}"
             report.not_run.append(task.name)
             return
+        pending[future] = flight
 
 
-def _result(future: cf.Future, task: PairTask) -> dict[str, Any]:
-    """The task's record, or a ``failed`` record when the worker itself died."""
+def _result(future: cf.Future, flight: _InFlight, report: BatchReport | None = None) -> dict[str, Any]:
+    """The task's record, or, when its worker died, a ``failed`` record (or the recovered one, see below).
+
+    A worker can die between renaming the output into place and returning the record; the
+    output's identity then differs from the one seen at submission, and the client records
+    the pair itself (hashes computed here) so that every output on disk is in the manifest.
+    """
+    task = flight.task
     try:
         return future.result()
     except BaseException as exc:  # worker killed, pool broken, Dask KilledWorker...
+        recovered = _recovered_record(flight)
+        if recovered is not None:
+            if report is not None:
+                report.recovered.append(task.name)
+            return recovered
         record = _base_record(task)
         record.update(
             status="failed",
-            reason=f"worker lost while fusing '{task.ir}' + '{task.vis}': {type(exc).__name__}: {_one_line(exc)}",
+            reason=f"worker lost while fusing '{_q(task.ir)}' + '{_q(task.vis)}': {type(exc).__name__}: "
+                   f"{_one_line(exc)}",
             finished=datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
         )
         return record
+
+
+def _recovered_record(flight: _InFlight) -> dict[str, Any] | None:
+    """An ``ok`` record for a pair whose output a lost worker finished writing, else None."""
+    task = flight.task
+    after = _file_identity(task.output)
+    if after is None or after == flight.before:
+        return None
+    record = _base_record(task)
+    try:
+        record.update(
+            ir_sha256=sha256_file(task.ir), vis_sha256=sha256_file(task.vis), output_sha256=sha256_file(task.output),
+        )
+    except OSError:
+        return None
+    record.update(
+        status="ok",
+        notes=["recorded by the client: the worker was lost after writing the output (complete: atomic rename)"],
+        finished=datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+    )
+    return record
 
 
 def _accept(record: dict[str, Any], manifest: Manifest, report: BatchReport, log: Callable[[str], None]) -> None:
@@ -888,14 +1112,18 @@ def _accept(record: dict[str, Any], manifest: Manifest, report: BatchReport, log
     if record["status"] != "ok":
         log(f"{record['status']}: {record['reason']}")
     if record.get("errno") == errno.ENOSPC and report.stop_reason is None:
-        report.stop_reason = f"disk full while writing '{record['output']}'"
+        report.stop_reason = f"disk full while writing '{_q(record['output'])}'"
 
 
 # --------------------------------------------------------------------------- report
 
 
 def write_report(report: BatchReport) -> Path:
-    """Write ``skipped.csv`` (status, name, files, reason) atomically; returns its path."""
+    """Write ``skipped.csv`` (status, name, files, reason) atomically; returns its path.
+
+    A temporary file made with :func:`tempfile.mkstemp` (never a fixed name a link could be
+    planted at) is renamed over the report.
+    """
     rows = [("skipped", "", files, reason) for files, reason in report.input_problems]
     rows += [
         (r["status"], r["name"], f"{r['ir']} {r['vis']}", r["reason"]) for r in report.records if r["status"] != "ok"
@@ -905,17 +1133,27 @@ def write_report(report: BatchReport) -> Path:
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(("status", "name", "files", "reason"))
     writer.writerows(rows)
-    tmp = report.report.with_name(f".{report.report.name}.tmp")
+    tmp: Path | None = None
     try:
-        tmp.write_text(buffer.getvalue(), encoding="utf-8")
+        fd, tmp_name = tempfile.mkstemp(dir=report.report.parent, prefix=f".{report.report.name}.", suffix=".tmp")
+        tmp = Path(tmp_name)
+        with open(fd, "w", encoding="utf-8") as fh:
+            fh.write(buffer.getvalue())
+        os.chmod(tmp, 0o666 & ~_io_umask())
         os.replace(tmp, report.report)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise BatchError(f"cannot write report '{report.report}': {_os_reason(exc)}") from exc
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
+        raise BatchError(f"cannot write report '{_q(report.report)}': {_os_reason(exc)}") from exc
     return report.report
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def _q(path: str | os.PathLike[str]) -> str:
+    """A path for a one-line message (control characters escaped)."""
+    return display_path(path)
 
 
 def _wh(image: np.ndarray) -> str:

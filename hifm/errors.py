@@ -17,9 +17,13 @@ from pathlib import Path
 __all__ = [
     "HIFMError",
     "InputError",
+    "OptionError",
     "ImageReadError",
     "ImageWriteError",
     "PairingError",
+    "DivergenceError",
+    "ResourceError",
+    "display_path",
 ]
 
 
@@ -28,12 +32,42 @@ def _one_line(text: str) -> str:
     return " ".join(str(text).split())
 
 
+def display_path(path: str | os.PathLike[str]) -> str:
+    """``path`` as text safe for a one-line message: control characters escaped (``\\n``, ``\\x1b``...).
+
+    A file name may hold a newline or an escape sequence; printed as is it would break the
+    one-line promise of every message (or rewrite the terminal). Printable characters,
+    non-ASCII letters included, are kept as they are.
+    """
+    text = os.fspath(path)
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "surrogateescape")
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
+
+
 class HIFMError(Exception):
     """Base class of every exception raised on purpose by ``hifm``."""
 
 
 class InputError(HIFMError, ValueError):
     """A bad array or parameter (shape, dtype, range, unknown option...)."""
+
+
+class OptionError(InputError, TypeError):
+    """An option that does not exist, or does not apply to the chosen method.
+
+    Also a ``TypeError``, what Python raises for an unexpected keyword argument.
+    """
+
+
+class DivergenceError(HIFMError, ArithmeticError):
+    """An iterative method produced non-finite values or diverged; nothing is returned."""
+
+
+class ResourceError(HIFMError, MemoryError):
+    """A job would need more memory (or other resources) than the machine has; refused before it starts."""
 
 
 class ImageReadError(InputError):
@@ -47,7 +81,7 @@ class ImageReadError(InputError):
     def __init__(self, path: str | os.PathLike[str], reason: str) -> None:
         self.path = Path(path)
         self.reason = _one_line(reason)
-        super().__init__(f"cannot read image '{self.path}': {self.reason}")
+        super().__init__(f"cannot read image '{display_path(self.path)}': {self.reason}")
 
     def __reduce__(self):  # keep the exception picklable (multiprocessing)
         return (type(self), (self.path, self.reason))
@@ -65,10 +99,10 @@ class ImageWriteError(HIFMError, OSError):
         self.path = Path(path)
         self.reason = _one_line(reason)
         # OSError.__init__ with a single argument keeps ``str(exc)`` == message.
-        super().__init__(f"cannot write image '{self.path}': {self.reason}")
+        super().__init__(f"cannot write image '{display_path(self.path)}': {self.reason}")
 
     def __str__(self) -> str:
-        return f"cannot write image '{self.path}': {self.reason}"
+        return f"cannot write image '{display_path(self.path)}': {self.reason}"
 
     def __reduce__(self):  # keep the exception picklable (multiprocessing)
         return (type(self), (self.path, self.reason))

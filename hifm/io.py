@@ -16,7 +16,16 @@ Reading (:func:`read_image`)
     * float16/float64 TIFFs become ``float32``;
     * ``gray_if_equal=True`` returns one plane for a colour file whose three channels
       are equal in every pixel (gray content stored as RGB, as in TNO and the
-      Harvard medical images).
+      Harvard medical images);
+    * the EXIF (or TIFF) orientation is applied, as every photo viewer does: a photo
+      stored sideways with orientation 6 comes back upright (:func:`image_orientation`);
+    * a file with several frames or pages (animated GIF/PNG/WebP, multi-page TIFF) is
+      refused unless ``page=`` says which one to read; TIFF reduced-resolution pages
+      (thumbnails) do not count.
+
+    Only regular files are read: a device (``/dev/zero``), a FIFO or a socket is refused
+    by type, before it is opened; a pseudo-file that reports size 0 but has content
+    (``/proc``) is refused as such, not as empty.
 
     Pillow reduces 16-bit colour PNGs to 8 bits, so those (colour types 2, 4 and 6 at
     16 bits) are decoded with :mod:`png` (pypng) instead, and 16-bit RGB PNGs are
@@ -27,7 +36,13 @@ Writing (:func:`write_image`)
     ``uint8``/``uint16`` samples, format from the extension; the file is written to a
     temporary file in the target folder and moved into place with :func:`os.replace`,
     so a reader never sees a partial file and a failed write leaves the old target
-    (if any) untouched and no temporary file behind.
+    (if any) untouched and no temporary file behind. An existing target that is
+    read-only is refused, not replaced.
+
+    Fused results (``hifm fuse`` and ``fuse-dir``) follow one rule for the bit depth
+    (:func:`fused_bit_depth`): integer results keep their 8 or 16 bits; a float result
+    (float sources, e.g. a float TIFF in [0, 1]) is stored with 16 bits per sample where
+    the format holds 16 bits (PNG, TIFF) and with 8 bits in JPEG and BMP.
 
 Floats (:func:`to_float`, :func:`from_float`)
     ``x = stored / scale`` with ``scale`` = 255 (uint8), 65535 (uint16), 1 (bool and
@@ -41,6 +56,7 @@ from __future__ import annotations
 
 import errno
 import os
+import stat
 import tempfile
 import threading
 from dataclasses import dataclass
@@ -58,6 +74,9 @@ __all__ = [
     "ImageFormat",
     "read_image",
     "write_image",
+    "fused_bit_depth",
+    "image_orientation",
+    "apply_orientation",
     "to_float",
     "from_float",
 ]
@@ -203,6 +222,7 @@ def read_image(
     *,
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
     gray_if_equal: bool = False,
+    page: int | None = None,
 ) -> np.ndarray:
     """Read an image file into an ``H×W`` or ``H×W×3`` array, samples as stored.
 
@@ -216,42 +236,130 @@ def read_image(
             limit. Guards against decompression bombs.
         gray_if_equal: return one plane when the file is colour but R = G = B in
             every pixel.
+        page: the frame (GIF, APNG, WebP) or page (TIFF) to read, from 0; ``None``
+            refuses a file with more than one.
 
     Returns:
-        A new, writable array of dtype uint8, uint16 or float32.
+        A new, writable array of dtype uint8, uint16 or float32, upright (EXIF or TIFF
+        orientation applied).
 
     Raises:
-        ImageReadError: missing or empty file, a folder, not an image, corrupt or
-            truncated data, too many pixels, unsupported mode, or a 1-pixel-high or
-            -wide (1-D) image. The message names the file.
+        ImageReadError: missing or empty file, a folder or another non-regular file,
+            not an image, corrupt or truncated data, too many pixels, unsupported mode,
+            several frames without ``page``, or a 1-pixel-high or -wide (1-D) image.
+            The message names the file.
     """
     p = Path(path)
+    if page is not None and (isinstance(page, bool) or not isinstance(page, (int, np.integer)) or page < 0):
+        raise ImageReadError(p, f"page must be a non-negative integer, got {page!r}")
     _check_readable_file(p)
     head = _read_head(p, 32)
     if head.startswith(_TIFF_MAGICS):
-        arr = _read_tiff(p, max_pixels)
+        arr, orientation = _read_tiff(p, max_pixels, page)
     elif _is_png16_colour(head):
-        arr = _read_png16(p, max_pixels)
+        if page not in (None, 0):
+            raise ImageReadError(p, f"page {page} requested, the file has 1 frame")
+        arr, orientation = _read_png16(p, max_pixels), _pil_orientation(p)
     else:
-        arr = _read_with_pil(p, max_pixels)
+        arr, orientation = _read_with_pil(p, max_pixels, page)
+    arr = apply_orientation(arr, orientation)
     arr = _check_image_shape(arr, p)
     if gray_if_equal:
         arr = _collapse_equal_channels(arr)
     return arr
 
 
+_FILE_KINDS = (
+    (stat.S_ISCHR, "a character device (such as /dev/zero)"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
 def _check_readable_file(p: Path) -> None:
+    """Refuse what is not a regular, non-empty file, by what it is (never by opening a FIFO)."""
     if not p.exists():
         reason = "broken symbolic link" if p.is_symlink() else "file not found"
         raise ImageReadError(p, reason)
     if p.is_dir():
         raise ImageReadError(p, "is a folder, not a file")
     try:
-        size = p.stat().st_size
+        st = p.stat()
     except OSError as exc:
         raise ImageReadError(p, _os_reason(exc)) from exc
-    if size == 0:
+    for test, kind in _FILE_KINDS:
+        if test(st.st_mode):
+            raise ImageReadError(p, f"not a regular file: it is {kind}")
+    if st.st_size == 0:
+        if _read_head(p, 1):
+            raise ImageReadError(p, "a pseudo-file (its size reads 0 but it has content, as files under /proc do); "
+                                    "not an image")
         raise ImageReadError(p, "file is empty (0 bytes)")
+
+
+# ---- orientation (EXIF tag 274, TIFF tag 274: the same codes)
+
+_ORIENTATION_TAG = 274
+
+
+def image_orientation(path: str | os.PathLike[str]) -> int:
+    """The EXIF/TIFF orientation code (1–8) of a file; 1 (upright) when there is none."""
+    p = Path(path)
+    head = _read_head(p, 8)
+    if head.startswith(_TIFF_MAGICS):
+        import tifffile
+
+        try:
+            with tifffile.TiffFile(p) as tif:
+                return _tiff_orientation(tif.pages[0])
+        except Exception:  # noqa: BLE001 - no readable tag: upright
+            return 1
+    return _pil_orientation(p)
+
+
+def _valid_orientation(value: Any) -> int:
+    try:
+        code = int(value)
+    except (TypeError, ValueError):
+        return 1
+    return code if 1 <= code <= 8 else 1
+
+
+def _pil_orientation(p: Path) -> int:
+    from PIL import Image
+
+    try:
+        with Image.open(p) as img:
+            return _valid_orientation(img.getexif().get(_ORIENTATION_TAG, 1))
+    except Exception:  # noqa: BLE001 - unreadable metadata: upright
+        return 1
+
+
+def _tiff_orientation(page: Any) -> int:
+    tag = page.tags.get(_ORIENTATION_TAG)
+    return _valid_orientation(tag.value if tag is not None else 1)
+
+
+def apply_orientation(arr: np.ndarray, orientation: int) -> np.ndarray:
+    """Turn an array stored with EXIF/TIFF ``orientation`` (1–8) upright.
+
+    The codes say where row 0 and column 0 of the stored image belong: 1 as stored,
+    2 mirrored left–right, 3 rotated 180°, 4 mirrored top–bottom, 5 transposed,
+    6 rotated 90° clockwise to be upright, 7 transversed, 8 rotated 90° counter-clockwise
+    (the transforms of Pillow's ``ImageOps.exif_transpose``).
+    """
+    ops = {
+        1: lambda a: a,
+        2: lambda a: a[:, ::-1],
+        3: lambda a: a[::-1, ::-1],
+        4: lambda a: a[::-1],
+        5: lambda a: np.swapaxes(a, 0, 1),
+        6: lambda a: np.rot90(a, k=-1),
+        7: lambda a: np.swapaxes(a, 0, 1)[::-1, ::-1],
+        8: lambda a: np.rot90(a, k=1),
+    }
+    return ops[_valid_orientation(orientation)](arr)
 
 
 def _read_head(p: Path, n: int) -> bytes:
@@ -315,7 +423,8 @@ def _os_reason(exc: OSError) -> str:
 # ---- Pillow
 
 
-def _read_with_pil(p: Path, max_pixels: int | None) -> np.ndarray:
+def _read_with_pil(p: Path, max_pixels: int | None, page: int | None = None) -> tuple[np.ndarray, int]:
+    """The pixels (frame ``page``) and the EXIF orientation of a file Pillow decodes."""
     from PIL import Image, UnidentifiedImageError
 
     try:
@@ -326,13 +435,32 @@ def _read_with_pil(p: Path, max_pixels: int | None) -> np.ndarray:
         raise ImageReadError(p, f"corrupt image header ({_exc_text(exc)})") from exc
     with img:
         _check_pixels(p, img.size[0], img.size[1], max_pixels)
+        # MPO (phone JPEGs with a depth map or preview): frame 0 is the primary image by the MP format
+        frames = 1 if img.format == "MPO" else int(getattr(img, "n_frames", 1) or 1)
+        _check_page(p, page, frames, "frame")
         try:
+            if page:
+                img.seek(page)
             img.load()  # force the full decode: catches truncated and corrupt data
         except Image.DecompressionBombError as exc:
             raise ImageReadError(p, f"image too large ({_exc_text(exc)})") from exc
         except Exception as exc:
             raise ImageReadError(p, f"corrupt or truncated image data ({_exc_text(exc)})") from exc
-        return _pil_to_array(img, p)
+        try:
+            orientation = _valid_orientation(img.getexif().get(_ORIENTATION_TAG, 1))
+        except Exception:  # noqa: BLE001 - damaged EXIF block: upright, as viewers do
+            orientation = 1
+        return _pil_to_array(img, p), orientation
+
+
+def _check_page(p: Path, page: int | None, count: int, word: str) -> None:
+    """Refuse a file of several frames/pages unless ``page`` chooses one, and a page it lacks."""
+    if page is None and count > 1:
+        raise ImageReadError(
+            p, f"has {count} {word}s (an animation or a stack); hifm fuses single images: extract one "
+               f"{word} first, or pass page=N to hifm.io.read_image")
+    if page is not None and page >= count:
+        raise ImageReadError(p, f"page {page} requested, the file has {count} {word}(s)")
 
 
 def _open_pil(p: Path) -> Any:
@@ -393,24 +521,28 @@ def _pil_palette_to_array(img: Any) -> np.ndarray:
 # ---- TIFF (tifffile), with Pillow as fallback for codecs tifffile lacks
 
 
-def _read_tiff(p: Path, max_pixels: int | None) -> np.ndarray:
+def _read_tiff(p: Path, max_pixels: int | None, page: int | None = None) -> tuple[np.ndarray, int]:
+    """The pixels of one page (reduced-resolution pages skipped) and its orientation tag."""
     import tifffile
 
     try:
         with tifffile.TiffFile(p) as tif:
-            page = tif.pages[0]
-            _check_pixels(p, int(page.imagewidth), int(page.imagelength), max_pixels)
-            _check_tiff_extent(page, p)
-            data = page.asarray()
-            meta = (int(page.photometric), page.axes, page.colormap)
+            pages = [pg for pg in tif.pages if not getattr(pg, "is_reduced", False)] or [tif.pages[0]]
+            _check_page(p, page, len(pages), "page")
+            tiff_page = pages[page or 0]
+            _check_pixels(p, int(tiff_page.imagewidth), int(tiff_page.imagelength), max_pixels)
+            _check_tiff_extent(tiff_page, p)
+            data = tiff_page.asarray()
+            meta = (int(tiff_page.photometric), tiff_page.axes, tiff_page.colormap)
+            orientation = _tiff_orientation(tiff_page)
     except ImageReadError:
         raise
     except Exception as exc:  # e.g. a compression that needs the imagecodecs package
         try:
-            return _read_with_pil(p, max_pixels)
+            return _read_with_pil(p, max_pixels, page)
         except ImageReadError:
             raise ImageReadError(p, f"corrupt or unsupported TIFF ({_exc_text(exc)})") from exc
-    return _tiff_to_array(data, *meta, p=p)
+    return _tiff_to_array(data, *meta, p=p), orientation
 
 
 def _check_tiff_extent(page: Any, p: Path) -> None:
@@ -556,11 +688,15 @@ def write_image(
     Raises:
         InputError: the array has an unsupported shape or dtype, or float values
             outside [0, 1]; ``bit_depth`` is not None, 8 or 16.
-        ImageWriteError: unknown extension, a 16-bit image for JPEG/BMP, a missing
-            or unwritable folder, or a failed write (e.g. disk full). Neither a
-            partial target nor the temporary file is left behind.
+        ImageWriteError: a folder as target, unknown extension, a 16-bit image for
+            JPEG/BMP, a missing or unwritable folder, an existing read-only target, or a
+            failed write (e.g. disk full). Neither a partial target nor the temporary
+            file is left behind.
     """
     p = Path(path)
+    if p.is_dir():
+        raise ImageWriteError(p, "is a folder; give a file name such as "
+                                 f"'{p / 'fused.png'}' (the format comes from the extension)")
     fmt = _WRITE_FORMATS.get(p.suffix.lower())
     if fmt is None:
         raise ImageWriteError(p, f"unknown extension {p.suffix!r}; use one of {', '.join(IMAGE_EXTENSIONS)}")
@@ -570,6 +706,14 @@ def write_image(
     _check_target(p)
     _atomic_write(p, lambda fh: _write_payload(fh, arr, fmt, jpeg_quality))
     return p
+
+
+def fused_bit_depth(image: np.ndarray, path: str | os.PathLike[str]) -> int | None:
+    """The ``bit_depth`` for writing a fused result (module docstring): 16 for a float result
+    in PNG or TIFF, 8 for a float result in JPEG or BMP, ``None`` (as stored) for integers."""
+    if not np.issubdtype(np.asarray(image).dtype, np.floating):
+        return None
+    return 16 if _WRITE_FORMATS.get(Path(path).suffix.lower()) in ("PNG", "TIFF") else 8
 
 
 def _prepare_for_write(image: np.ndarray, bit_depth: int | None, p: Path) -> np.ndarray:
@@ -605,6 +749,8 @@ def _check_target(p: Path) -> None:
         raise ImageWriteError(p, f"'{folder}' is not a folder")
     if p.is_dir():
         raise ImageWriteError(p, "the target is a folder")
+    if p.is_file() and not p.is_symlink() and (not os.access(p, os.W_OK) or not p.stat().st_mode & 0o222):
+        raise ImageWriteError(p, "the file exists and is read-only; remove it or make it writable to replace it")
 
 
 def _atomic_write(p: Path, write: Callable[[IO[bytes]], None]) -> None:

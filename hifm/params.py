@@ -7,14 +7,56 @@ is in ``docs/parameters.md``.
 from __future__ import annotations
 
 import dataclasses
+import numbers
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
 
+from .errors import InputError, OptionError
 from .filters import FilterBank, get_bank
 
-__all__ = ["HIFMParams", "ResolvedParams"]
+__all__ = ["HIFMParams", "ResolvedParams", "PARAM_RANGES", "in_interval", "MAX_H_STEPS", "MAX_WORKERS"]
+
+#: Closed ranges of the scalar parameters, beyond "finite" and the sign (``HIFMParams`` refuses
+#: values outside with :class:`~hifm.errors.InputError`).  Why each bound (docs/robustness.md):
+#:
+#: * η, ω ∈ (0, 2): steps of the dual updates.  η = 2.5 already diverges on a test scene, η ≤ 1.99
+#:   converges there; (1 + √5)/2 ≈ 1.618 is the proven bound for convex ADMM (Glowinski), values
+#:   between it and 2 are allowed and watched by the solver's divergence check.
+#: * ρ, τ ∈ [1e-6, 1e6]: beyond 1e6 float32 loses the data term (measured: 5e-3 off float64 at 1e7,
+#:   a constant image at 1e30, NaN at 1e39 where ρ overflows float32).
+#: * μ ≤ 1e6, θ ≤ 1e8: 2μθ must stay far from float32's overflow (1e300 overflowed the H-step size).
+#: * λ, λ_min, κ, t_c (mu_noise_ref) ≤ 1e3 and σ₀ ≤ 1: thresholds in [0, 1] image units; beyond that
+#:   every gradient is zeroed long before.
+PARAM_RANGES: dict[str, str] = {
+    "rho": "[1e-6, 1e6]",
+    "tau": "[1e-6, 1e6]",
+    "eta": "(0, 2)",
+    "omega": "(0, 2)",
+    "mu": "[0, 1e6]",
+    "theta": "(0, 1e8]",
+    "lam": "[0, 1e3]",
+    "noise_gain": "[0, 1e3]",
+    "noise_offset": "[0, 1]",
+    "noise_floor": "[0, 1e3]",
+    "tol": "(0, 1]",
+    "mu_noise_ref": "(0, 1e3]",
+}
+
+
+def in_interval(value: float, interval: str) -> bool:
+    """``value`` lies in ``interval``, written ``"[a, b]"``, ``"(a, b]"``, ``"(a, b)"``..."""
+    low, high = (float(x) for x in interval[1:-1].split(","))
+    above = value >= low if interval[0] == "[" else value > low
+    below = value <= high if interval[-1] == "]" else value < high
+    return above and below
+
+
+MAX_H_STEPS = 100
+"""Largest ``h_steps`` (J): each is a pass over K gradient planes per iteration."""
+MAX_WORKERS = 1024
+MAX_PAD = 4096
 
 ShrinkKind = Literal["soft", "value_map"]
 
@@ -91,10 +133,48 @@ class HIFMParams:
     chroma_denoise: bool = True
 
     def __post_init__(self) -> None:
+        """Validate every field; a bad one raises :class:`~hifm.errors.InputError` naming it."""
+        try:
+            self._validate()
+            self._check_ranges()
+        except InputError:
+            raise
+        except (ValueError, TypeError) as exc:
+            raise InputError(str(exc)) from None
+
+    def _check_ranges(self) -> None:
+        """The ranges of :data:`PARAM_RANGES`, the caps on J, workers and pad, and the anchor name."""
+        for name, interval in PARAM_RANGES.items():
+            v = getattr(self, name)
+            if v is None:
+                continue
+            if not in_interval(v, interval):
+                why = " (a step of the dual update; 2 and above diverge)" if name in ("eta", "omega") else ""
+                raise InputError(f"parameter {name} must lie in {interval}{why}, got {v!r}")
+            object.__setattr__(self, name, float(v))  # np.float32(0.01) → 0.01: JSON and kernels take floats
+        for name in ("h_steps", "workers", "pad"):
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, int(getattr(self, name)))
+        if self.h_steps > MAX_H_STEPS:
+            raise InputError(f"parameter h_steps must be at most {MAX_H_STEPS} (gradient steps per H-step), "
+                             f"got {self.h_steps!r}")
+        if self.workers > MAX_WORKERS:
+            raise InputError(f"parameter workers must be at most {MAX_WORKERS}, got {self.workers!r}")
+        if self.pad is not None and self.pad > MAX_PAD:
+            raise InputError(f"parameter pad must be at most {MAX_PAD} pixels, got {self.pad!r}")
+        if self.sigma_h is not None:
+            object.__setattr__(self, "sigma_h", float(self.sigma_h))
+        if isinstance(self.anchor, str):
+            from .anchors import ANCHORS
+
+            if self.anchor not in ANCHORS:
+                raise InputError(f"parameter anchor must be one of {sorted(ANCHORS)}, got {self.anchor!r}")
+
+    def _validate(self) -> None:
         def positive(name: str, allow_zero: bool = False) -> None:
             v = getattr(self, name)
-            ok = v >= 0 if allow_zero else v > 0
-            if not (isinstance(v, (int, float)) and np.isfinite(v) and ok):
+            ok = isinstance(v, numbers.Real) and not isinstance(v, bool) and (v >= 0 if allow_zero else v > 0)
+            if not (ok and np.isfinite(v)):
                 raise ValueError(f"parameter {name} must be a finite {'non-negative' if allow_zero else 'positive'} number, got {v!r}")
 
         for name in ("rho", "tau", "eta", "omega", "theta"):
@@ -103,15 +183,15 @@ class HIFMParams:
             positive(name, allow_zero=True)
         if self.lam is not None:
             positive("lam", allow_zero=True)
-        if not isinstance(self.h_steps, int) or self.h_steps < 1:
+        if not _is_int(self.h_steps) or self.h_steps < 1:
             raise ValueError(f"parameter h_steps must be an integer ≥ 1, got {self.h_steps!r}")
         if self.shrink not in ("soft", "value_map"):
             raise ValueError(f"parameter shrink must be 'soft' or 'value_map', got {self.shrink!r}")
         if self.dtype not in ("float32", "float64"):
             raise ValueError(f"parameter dtype must be 'float32' or 'float64', got {self.dtype!r}")
-        if not isinstance(self.workers, int) or self.workers < 1:
+        if not _is_int(self.workers) or self.workers < 1:
             raise ValueError(f"parameter workers must be an integer ≥ 1, got {self.workers!r}")
-        if self.pad is not None and (not isinstance(self.pad, int) or self.pad < 0):
+        if self.pad is not None and (not _is_int(self.pad) or self.pad < 0):
             raise ValueError(f"parameter pad must be a non-negative integer, got {self.pad!r}")
         if self.tol is not None:
             positive("tol")
@@ -150,7 +230,7 @@ class HIFMParams:
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(kwargs) - names)
         if unknown:
-            raise TypeError(f"unknown HIFM parameter(s) {unknown}; valid names: {sorted(names)}")
+            raise OptionError(f"unknown HIFM parameter(s) {unknown}; valid names: {sorted(names)}")
         return dataclasses.replace(base, **kwargs) if kwargs else base
 
     @property
@@ -195,6 +275,11 @@ class HIFMParams:
             bank: FilterBank = getattr(self, key)
             out[key] = {"name": bank.name, "kernels": bank.kernels.tolist()}
         return out
+
+
+def _is_int(v: Any) -> bool:
+    """An integer (Python or NumPy), not a bool."""
+    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
 
 
 @dataclass(frozen=True)

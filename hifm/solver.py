@@ -24,10 +24,18 @@ import scipy.fft
 
 from . import backend, iteration, ops
 from .anchors import _mirror_index
+from .errors import DivergenceError, InputError
 from .params import HIFMParams, ResolvedParams
 from .shrink import VALUE_MAP_STEP, soft_threshold, value_map_from_threshold, value_map_shrink
 
-__all__ = ["History", "HIFMSolver", "pad_reflect", "padded_shape"]
+__all__ = ["History", "HIFMSolver", "pad_reflect", "padded_shape", "DIVERGENCE_BOUND", "CHECK_EVERY"]
+
+DIVERGENCE_BOUND = 10.0
+"""Yⁿ outside [−B, 1 + B] means the ADMM diverged (sources and M lie in [0, 1]; converging runs
+stay within a few hundredths of [0, 1], a diverging one grows geometrically)."""
+CHECK_EVERY = 10
+"""Iterations between two checks of Yⁿ (a min and a max: about 2 % of an iteration's memory traffic)."""
+ENGINES = ("auto", "fused", "reference")
 
 
 @dataclass
@@ -83,6 +91,8 @@ class HIFMSolver:
         self.params, self.resolved = p, resolved
         self.xp = backend.get_xp(m)
         is_numpy = self.xp is np
+        if engine not in ENGINES:
+            raise InputError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
         if engine == "auto":
             engine = "fused" if is_numpy else "reference"
         if engine == "fused" and not is_numpy:
@@ -282,6 +292,28 @@ class HIFMSolver:
         else:
             self._update_reference()
         self.iteration += 1
+        if self.iteration % CHECK_EVERY == 0:
+            self.check_iterate()
+
+    def check_iterate(self) -> None:
+        """Raise :class:`~hifm.errors.DivergenceError` when Yⁿ holds NaN/inf or left [−B, 1 + B].
+
+        B = :data:`DIVERGENCE_BOUND`. Called every :data:`CHECK_EVERY` iterations and by
+        :meth:`result`, so a diverged iterate is never rounded into an image.
+        """
+        y = self.padded_result
+        lo, hi = float(y.min()), float(y.max())
+        if np.isfinite(lo) and np.isfinite(hi) and -DIVERGENCE_BOUND <= lo and hi <= 1.0 + DIVERGENCE_BOUND:
+            return
+        p = self.params
+        what = "produced NaN or infinite values" if not (np.isfinite(lo) and np.isfinite(hi)) else (
+            f"diverged (Y spans [{lo:.3g}, {hi:.3g}], the sources [0, 1])")
+        raise DivergenceError(
+            f"the ADMM iterate {what} by iteration {self.iteration}: the parameters (rho={p.rho:g}, tau={p.tau:g}, "
+            f"eta={p.eta:g}, omega={p.omega:g}, mu={self._weights['mu'][0] if self.nk else 0:g}, theta={p.theta:g}, "
+            f"sigma_h={self._weights['sigma'][0] if self.nk else 0:.4g}, {p.dtype}) are unstable for this image; "
+            "use smaller dual steps (eta, omega ≤ 1.6) or the defaults"
+        )
 
     def done(self) -> bool:
         """True once the relative change fell below ``tol`` (only when monitoring)."""
@@ -301,7 +333,8 @@ class HIFMSolver:
         return self.y if self.engine == "fused" else self.state.y
 
     def result(self) -> Any:
-        """Yⁿ cropped to the input size (not clipped)."""
+        """Yⁿ cropped to the input size (not clipped); checked first (:meth:`check_iterate`)."""
+        self.check_iterate()
         mg = self.margin
         h, w = self.shape
         return self.padded_result[mg : mg + h, mg : mg + w]

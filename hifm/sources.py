@@ -14,7 +14,7 @@ import numpy as np
 
 from . import backend
 from .color import rgb_to_ycbcr, ycbcr_to_rgb
-from .errors import InputError
+from .errors import DivergenceError, InputError
 
 __all__ = ["Prepared", "check_image", "prepare_sources", "restore_layout"]
 
@@ -25,17 +25,22 @@ _FLOAT_TOL = 1e-4
 def _dtype(x: Any) -> np.dtype:
     if backend.is_torch(x):
         raise InputError("torch tensors are not accepted here: pass NumPy or CuPy arrays (DeRUN takes tensors)")
-    return np.dtype(x.dtype)
+    dt = np.dtype(x.dtype)
+    return dt.newbyteorder("=") if dt.byteorder not in ("=", "|") else dt  # big-endian uint16 is uint16
 
 
 def check_image(x: Any, name: str) -> Any:
     """Validate one source array and return it as ``(H, W)`` or ``(H, W, 3)``.
 
-    Accepts NumPy/CuPy arrays of dtype uint8, uint16, bool or float16/32/64;
+    Accepts NumPy/CuPy arrays of dtype uint8, uint16 (either byte order), bool or float16/32/64;
     ``(H, W, 1)`` is squeezed and an alpha channel ``(H, W, 4)`` dropped.  Raises
     :class:`~hifm.errors.InputError` naming ``name`` and the problem: not an array,
-    wrong dtype, empty, wrong number of dimensions, NaN/inf, floats outside [0, 1].
+    a masked array (its hidden pixels would be fused as they are), wrong dtype, empty,
+    wrong number of dimensions, NaN/inf, floats outside [0, 1].
     """
+    if isinstance(x, np.ma.MaskedArray):
+        raise InputError(f"{name}: masked arrays are not accepted (the masked pixels would be fused as stored); "
+                         "fill them first, e.g. x.filled(0), or pass x.data")
     if not (hasattr(x, "shape") and hasattr(x, "dtype")):
         if isinstance(x, (list, tuple)):
             x = np.asarray(x)
@@ -52,6 +57,8 @@ def check_image(x: Any, name: str) -> Any:
         raise InputError(f"{name}: expected an H×W or H×W×3 image, got shape {tuple(x.shape)}")
     if x.size == 0:
         raise InputError(f"{name}: the image is empty (shape {tuple(x.shape)})")
+    if dt != np.dtype(x.dtype):  # non-native byte order: the same values in native order
+        x = x.astype(dt)
     if dt.kind == "f":
         xp = backend.get_xp(x)
         finite = xp.isfinite(x)
@@ -98,7 +105,10 @@ def prepare_sources(ir: Any, vis: Any, dtype: str = "float32") -> Prepared:
 
     The chroma comes from ``vis`` when it is colour, else from ``ir`` when that is
     colour (e.g. PET with a gray MRI passed first), else the result is gray.
+    ``dtype`` (the working precision) must be ``"float32"`` or ``"float64"``.
     """
+    if str(dtype) not in ("float32", "float64"):
+        raise InputError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
     a = check_image(ir, "infrared/first source")
     b = check_image(vis, "visible/second source")
     if a.shape[:2] != b.shape[:2]:
@@ -132,6 +142,9 @@ def restore_layout(y: Any, prep: Prepared) -> Any:
     Integer outputs are rounded to the nearest level.
     """
     xp = backend.get_xp(y)
+    if not bool(xp.isfinite(y).all()):  # NaN would be cast to 0: never round it into an image
+        bad = int(y.size - int(xp.isfinite(y).sum()))
+        raise DivergenceError(f"the fused image holds {bad} NaN or infinite value(s); nothing was returned")
     y = xp.clip(y, 0.0, 1.0)
     if prep.chroma is not None:
         ycc = xp.concatenate([y[..., None], prep.chroma.astype(y.dtype)], axis=-1)

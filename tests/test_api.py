@@ -102,7 +102,7 @@ def test_fuse_methods(pair):
     np.testing.assert_array_equal(hifm.fuse(a, b, method="hifm", iters=7), hifm.solve(a, b, iters=7))
     with pytest.raises(InputError, match="unknown method"):
         hifm.fuse(a, b, method="gtf")
-    with pytest.raises(InputError, match="unknown option"):
+    with pytest.raises(InputError, match="iters .method hifm only. do not apply to method .anchor."):
         hifm.fuse(a, b, method="anchor", iters=3)
 
 

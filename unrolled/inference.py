@@ -18,6 +18,7 @@ are fused in batches of equal-size pairs; ``device="cuda"`` runs on a GPU.
 from __future__ import annotations
 
 import functools
+import re
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ import torch
 
 from hifm import backend
 from hifm.errors import InputError
+from hifm.memory import check_memory
 from hifm.sources import prepare_sources, restore_layout
 
 from .derun import DeRUN
@@ -46,10 +48,25 @@ def _cached(source: str, device: str, dtype: str) -> DeRUN:
     return load_weights(source, device=device, dtype=torch_dtype)
 
 
+def check_device(device: Any) -> str:
+    """``device`` as text when it is ``cpu``, ``cuda`` or ``cuda:N`` and usable here; else one InputError line."""
+    text = str(device)
+    if not re.fullmatch(r"cpu|cuda(:\d+)?", text):
+        raise InputError(f"device must be cpu, cuda or cuda:N, got {text!r}")
+    if text.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise InputError(f"device {text!r} requested but torch sees no CUDA GPU (use --device cpu)")
+        index = torch.device(text).index or 0
+        if index >= torch.cuda.device_count():
+            raise InputError(f"device {text!r}: this machine has {torch.cuda.device_count()} CUDA GPU(s)")
+    return text
+
+
 def get_model(task: str | None = None, weights: Any = None, device: str = "cpu", dtype: str = "float32") -> DeRUN:
     """The network for a task or weights (loaded once per process and device), in eval mode."""
     if dtype not in _DTYPES:
         raise InputError(f"dtype must be float32 or float64, got {dtype!r}")
+    device = check_device(device)
     if isinstance(weights, DeRUN):
         return weights.to(device=device, dtype=_DTYPES[dtype]).eval()
     if weights is not None:
@@ -91,16 +108,29 @@ def fuse_derun(
     irs, viss = ([ir], [vis]) if single else (list(ir), list(vis))
     if len(irs) != len(viss):
         raise InputError(f"got {len(irs)} first sources and {len(viss)} second sources")
-    if str(device).startswith("cuda") and not torch.cuda.is_available():
-        raise InputError("device 'cuda' requested but torch sees no CUDA GPU")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise InputError(f"batch_size must be an integer ≥ 1, got {batch_size!r}")
+    device = check_device(device)
     model = get_model(task, weights, device, dtype)
+    n_filters = int(model.config.bank("l").shape[0] + model.config.bank("k").shape[0])
+    for x, y in zip(irs, viss):  # before anything is allocated: each pair alone must fit
+        sx, sy = np.shape(x), np.shape(y)
+        if len(sx) >= 2 and len(sy) >= 2:
+            check_memory("derun", (max(sx[0], sy[0]), max(sx[1], sy[1])), colour=len(sx) == 3 or len(sy) == 3,
+                         dtype=dtype, n_filters=n_filters, margin=int(model.config.margin), device=device)
     preps = [prepare_sources(backend.to_numpy(x), backend.to_numpy(y), dtype) for x, y in zip(irs, viss)]
     results: list[Any] = [None] * len(preps)
     by_shape: dict[tuple[int, int], list[int]] = {}
     for i, p in enumerate(preps):
         by_shape.setdefault(tuple(p.a.shape), []).append(i)
+    for shape, idx in by_shape.items():  # and each batch of equal-size pairs
+        if len(idx) == 1:
+            continue
+        colour = any(preps[i].chroma is not None for i in idx)
+        check_memory("derun", shape, colour=colour, dtype=dtype, n_filters=n_filters,
+                     margin=int(model.config.margin), device=device, batch=min(int(batch_size), len(idx)))
     for idx in by_shape.values():
-        for s in range(0, len(idx), max(1, int(batch_size))):
+        for s in range(0, len(idx), int(batch_size)):
             chunk = idx[s : s + batch_size]
             fused = _fuse_batch(model, [preps[i] for i in chunk], device, _DTYPES[dtype])
             for i, y in zip(chunk, fused):

@@ -42,7 +42,12 @@ def plot_curves(csv_path: str | Path, png_path: str | Path, title: str | None = 
 
     with open(csv_path, newline="") as fh:
         rows = list(csv.DictReader(fh))
-    steps = np.array([int(r["step"]) for r in rows])
+    if not rows or not {"step", "loss"} <= set(rows[0]):
+        raise ValueError(f"'{csv_path}' is not a training log (log.csv with step and loss columns)")
+    try:
+        steps = np.array([int(r["step"]) for r in rows])
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"'{csv_path}': a step is not an integer ({exc})") from None
 
     def series(key: str) -> np.ndarray:
         return np.array([float(r[key]) if r.get(key) not in (None, "") else np.nan for r in rows])
@@ -221,6 +226,8 @@ def markdown(result: dict[str, Any]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point. Exit status: 0 done; 1 a bad file, folder, weights or value (one line on stderr);
+    2 a malformed command line (argparse); 130 interrupted."""
     p = argparse.ArgumentParser(prog="python -m unrolled.report", description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="cmd", required=True)
     c = sub.add_parser("curves", help="loss curves of a training log")
@@ -237,7 +244,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     e.add_argument("--limit", type=int)
     e.add_argument("--out", help="JSON output (the Markdown goes to stdout)")
     args = p.parse_args(argv)
+    from hifm.errors import HIFMError
+
+    try:
+        return _run(args)
+    except (HIFMError, ValueError, OSError, KeyError) as exc:
+        if isinstance(exc, OSError) and exc.filename and not isinstance(exc, HIFMError):
+            text = f"'{exc.filename}': {exc.strerror or exc}"
+        else:
+            text = " ".join(str(exc).split()) or type(exc).__name__
+        print(f"python -m unrolled.report {args.cmd}: error: {text}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"python -m unrolled.report {args.cmd}: interrupted", file=sys.stderr)
+        return 130
+
+
+def _run(args: argparse.Namespace) -> int:
+    import math
+
+    if args.cmd == "evaluate":
+        if args.out:
+            _refuse_overwriting_inputs(Path(args.out), [Path(args.weights)])
+        if not (math.isfinite(args.noise) and 0.0 <= args.noise <= 1.0):
+            raise ValueError(f"--noise must be a σ in [0, 1], got {args.noise}")
+        if args.limit is not None and args.limit < 1:
+            raise ValueError(f"--limit must be ≥ 1, got {args.limit}")
     if args.cmd == "curves":
+        _refuse_overwriting_inputs(Path(args.png), [Path(args.csv)])
         val = validation_curve(args.run, args.val_data) if args.run else None
         if val:
             for step, deg, clean in val:
@@ -249,6 +283,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         Path(args.out).write_text(json.dumps(res, indent=1))
     print(markdown(res))
     return 0
+
+
+def _refuse_overwriting_inputs(out: Path, inputs: Sequence[Path]) -> None:
+    """``--out`` may not be one of the inputs (under any path: a link, a mount)."""
+    import os
+
+    for path in inputs:
+        for candidate in (path, path.with_suffix(".json"), path.with_suffix(".safetensors")):
+            try:
+                same = os.path.samefile(out, candidate)
+            except OSError:
+                same = False
+            if same:
+                raise ValueError(f"the output '{out}' is the input '{candidate}'; choose another file")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -15,6 +15,15 @@ where the run stopped: the data order, crops and degradations are functions of
 and the learning-rate schedule is a function of the step, so S steps + resume + S
 steps equal 2S steps bit for bit on the CPU (tested).
 
+A resume continues *the same run*: its configuration is the checkpoint's, and a flag that
+changes it (``--lr``, ``--data``, ``--batch``...) is refused unless ``--override-config``
+is given; the changes are then recorded in every later checkpoint (``overrides``). The
+model's shape (``--stages``...) can never change. ``--steps`` may grow (a longer run): the
+learning rate then continues from its value at the resumed step and decays by a cosine to
+``lr · lr_min_ratio`` at the new end (recorded as ``schedule_restart``), instead of jumping
+to where a longer schedule would have been. A fresh run refuses a folder that already holds
+a run (``latest.json``): resume it or choose another ``--out``.
+
 Multi-process training: launch with ``torchrun --nproc_per_node R -m unrolled.train ...``;
 each process takes its slice of the global batch (``batch`` per process) and DDP averages
 the gradients (gloo on the CPU, nccl on CUDA).
@@ -27,6 +36,7 @@ import dataclasses
 import json
 import math
 import os
+import re
 import sys
 import time
 from dataclasses import dataclass, field
@@ -35,6 +45,8 @@ from typing import Any, Sequence
 
 import torch
 
+from hifm.errors import InputError, display_path
+from hifm.io import _umask
 from hifm.params import HIFMParams
 
 from .data import CropSampler, DegradeConfig, load_pairs
@@ -56,6 +68,13 @@ __all__ = [
 ]
 
 CKPT_FORMAT = "derun-checkpoint/1"
+MIN_CROP, MAX_CROP = 16, 2048
+MAX_STEPS = 10_000_000
+MAX_THREADS = 1024
+RESUME_MAY_CHANGE = ("out", "steps", "ckpt_every", "threads", "device", "tensorboard")
+"""Fields a resume may change without --override-config (they do not change what is learned)."""
+NEVER_ON_RESUME = ("model",)
+"""Fields a resume can never change: the checkpoint's tensors have the model's shape."""
 _DATA = os.environ.get("HIFM_DATA", "../shared/data")
 
 #: The configurations of the shipped weights (``--task``): the full data sets under
@@ -123,8 +142,46 @@ class TrainConfig:
     degrade: dict[str, Any] = field(default_factory=lambda: {"p": 0.7, "kinds": None})
     tensorboard: bool = True
 
+    def __post_init__(self) -> None:
+        """Check every field; a bad one raises :class:`hifm.errors.InputError` naming it."""
+        def integer(name: str, low: int, high: int) -> None:
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or not low <= v <= high:
+                raise InputError(f"training configuration: {name} must be an integer in [{low}, {high}], got {v!r}")
+
+        def number(name: str, low: float, high: float, low_open: bool = False) -> None:
+            v = getattr(self, name)
+            ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+            if not ok or not (low < v if low_open else low <= v) or v > high:
+                interval = f"{'(' if low_open else '['}{low:g}, {high:g}]"
+                raise InputError(f"training configuration: {name} must lie in {interval}, got {v!r}")
+
+        integer("steps", 1, MAX_STEPS)
+        integer("batch", 1, 4096)
+        integer("crop", MIN_CROP, MAX_CROP)
+        integer("warmup", 0, MAX_STEPS)
+        integer("seed", 0, 2**63 - 1)
+        integer("ckpt_every", 1, MAX_STEPS)
+        integer("threads", 1, MAX_THREADS)
+        number("lr", 0.0, 10.0, low_open=True)
+        number("lr_min_ratio", 0.0, 1.0)
+        number("weight_decay", 0.0, 10.0)
+        number("grad_clip", 0.0, 1e6)
+        if not isinstance(self.device, str) or not re.fullmatch(r"cpu|cuda(:\d+)?", self.device):
+            raise InputError(f"training configuration: device must be cpu, cuda or cuda:N, got {self.device!r}")
+        if not isinstance(self.data, list) or not self.data:
+            raise InputError("training configuration: data must be a non-empty list of folders")
+        for name in ("init", "model", "loss", "degrade"):
+            if not isinstance(getattr(self, name), dict):
+                raise InputError(f"training configuration: {name} must be a JSON object, got {getattr(self, name)!r}")
+        stages = self.model.get("stages", 9)
+        if isinstance(stages, bool) or not isinstance(stages, int) or not 1 <= stages <= 100:
+            raise InputError(f"training configuration: model.stages must be an integer in [1, 100], got {stages!r}")
+
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
+        if not isinstance(d, dict):
+            raise InputError(f"a training configuration must be a JSON object, got {type(d).__name__}")
         return dataclass_from_dict(cls, d, "training configuration")
 
     def as_dict(self) -> dict[str, Any]:
@@ -140,13 +197,22 @@ def build_model(cfg: TrainConfig) -> DeRUN:
     return DeRUN(DeRUNConfig.from_hifm(params, stages, **model_kw))
 
 
-def lr_at(cfg: TrainConfig, step: int) -> float:
-    """Learning rate of ``step`` (0-based): linear warm-up, then cosine to lr·lr_min_ratio."""
+def lr_at(cfg: TrainConfig, step: int, restart: dict[str, float] | None = None) -> float:
+    """Learning rate of ``step`` (0-based): linear warm-up, then cosine to lr·lr_min_ratio at ``cfg.steps``.
+
+    ``restart`` (``{"step": s₀, "lr": l₀}``, set when a resume made the run longer): from s₀ on,
+    a cosine from l₀ down to lr·lr_min_ratio at ``cfg.steps``, so the rate continues from where
+    it was instead of jumping to where a longer schedule would have put it.
+    """
+    lo = cfg.lr * cfg.lr_min_ratio
+    if restart is not None and step >= restart["step"]:
+        s0, l0 = int(restart["step"]), float(restart["lr"])
+        frac = min((step - s0) / max(cfg.steps - s0, 1), 1.0)
+        return lo + (l0 - lo) * 0.5 * (1 + math.cos(math.pi * frac))
     if cfg.warmup and step < cfg.warmup:
         return cfg.lr * (step + 1) / cfg.warmup
     span = max(cfg.steps - cfg.warmup, 1)
     frac = min(max(step - cfg.warmup, 0) / span, 1.0)
-    lo = cfg.lr * cfg.lr_min_ratio
     return lo + (cfg.lr - lo) * 0.5 * (1 + math.cos(math.pi * frac))
 
 
@@ -176,10 +242,18 @@ def save_checkpoint(
             t = v if torch.is_tensor(v) else torch.tensor(v)
             tensors[f"optim.{idx}.{k}"] = t.detach().cpu().contiguous()
     tensors["rng.torch"] = torch.get_rng_state()
+    import tempfile
+
     st_path = path.with_suffix(".safetensors")
-    tmp = st_path.with_name(st_path.name + ".tmp")
-    save_file(tensors, str(tmp))
-    os.replace(tmp, st_path)
+    fd, tmp = tempfile.mkstemp(dir=st_path.parent, prefix=f".{st_path.name}.", suffix=".tmp")  # never a planted link
+    os.close(fd)
+    try:
+        save_file(tensors, tmp)
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, st_path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
     meta = {
         "format": CKPT_FORMAT,
         "weights": st_path.name,
@@ -192,9 +266,7 @@ def save_checkpoint(
         **extra,
     }
     j = path.with_suffix(".json")
-    tmp_j = j.with_name(j.name + ".tmp")
-    tmp_j.write_text(json.dumps(meta, indent=1) + "\n")
-    os.replace(tmp_j, j)
+    _write_atomic(j, json.dumps(meta, indent=1) + "\n")
     return j
 
 
@@ -202,30 +274,79 @@ def load_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str
     """Tensors and metadata of a checkpoint (its JSON or safetensors path), sha256-verified."""
     from safetensors.torch import load_file
 
-    p = Path(path)
-    j = p.with_suffix(".json") if p.suffix == ".safetensors" else p
-    if not j.is_file():
-        raise WeightsError(f"checkpoint '{j}' not found")
-    meta = json.loads(j.read_text())
-    if meta.get("format") != CKPT_FORMAT:
-        raise WeightsError(f"'{j}' is not a DeRUN training checkpoint")
+    from safetensors import SafetensorError
+
+    j, meta = read_checkpoint_meta(path)
     st = j.parent / meta["weights"]
+    if not st.is_file():
+        raise WeightsError(f"checkpoint tensors '{display_path(st)}' (named in '{display_path(j)}') not found")
     actual = sha256_file(st)
     if actual != meta["sha256"]:
-        raise WeightsError(f"sha256 mismatch for '{st}': file {actual}, checkpoint JSON {meta['sha256']}")
-    return load_file(str(st)), meta
+        raise WeightsError(f"sha256 mismatch for '{display_path(st)}': file {actual}, checkpoint JSON {meta['sha256']} "
+                           "(a truncated or replaced checkpoint; resume from an earlier one)")
+    try:
+        return load_file(str(st)), meta
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        raise WeightsError(f"'{display_path(st)}' is not a readable safetensors file ({' '.join(str(exc).split())})") \
+            from None
+
+
+def read_checkpoint_meta(path: str | Path) -> tuple[Path, dict[str, Any]]:
+    """The JSON path and metadata of a checkpoint (its JSON or safetensors path), every needed field checked."""
+    p = Path(path)
+    j = p.with_suffix(".json") if p.suffix == ".safetensors" else p
+    jq = display_path(j)
+    if not j.is_file():
+        raise WeightsError(f"checkpoint '{jq}' not found")
+    try:
+        meta = json.loads(j.read_text())
+    except (ValueError, OSError) as exc:
+        raise WeightsError(f"checkpoint '{jq}' is not readable JSON ({' '.join(str(exc).split())}); "
+                           "a truncated file? resume from an earlier checkpoint") from None
+    if not isinstance(meta, dict) or meta.get("format") != CKPT_FORMAT:
+        raise WeightsError(f"'{jq}' is not a DeRUN training checkpoint")
+    problems = []
+    for key, kind in (("weights", str), ("sha256", str), ("step", int), ("config", dict), ("train_config", dict),
+                      ("param_groups", list)):
+        if not isinstance(meta.get(key), kind) or isinstance(meta.get(key), bool):
+            problems.append(f"{key} ({'missing' if key not in meta else 'not a ' + kind.__name__})")
+    if problems:
+        raise WeightsError(f"checkpoint '{jq}' lacks valid field(s): {', '.join(problems)}")
+    if Path(meta["weights"]).name != meta["weights"]:
+        raise WeightsError(f"checkpoint '{jq}': 'weights' must be a file name next to it, got {meta['weights']!r}")
+    if meta["step"] < 0:
+        raise WeightsError(f"checkpoint '{jq}': step must be ≥ 0, got {meta['step']}")
+    return j, meta
 
 
 def load_checkpoint_model(path: str | Path) -> tuple[DeRUN, dict[str, Any]]:
     """The model stored in a training checkpoint, and the checkpoint's metadata."""
     tensors, meta = load_checkpoint(path)
-    model = DeRUN(DeRUNConfig.from_dict(meta["config"]), dtype=getattr(torch, meta.get("dtype", "float32")))
-    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    dtype = meta.get("dtype", "float32")
+    if dtype not in ("float32", "float64"):
+        raise WeightsError(f"checkpoint dtype must be float32 or float64, got {dtype!r}")
+    try:
+        model = DeRUN(DeRUNConfig.from_dict(meta["config"]), dtype=getattr(torch, dtype))
+        _load_model_state(model, tensors)
+    except (ValueError, TypeError, RuntimeError) as exc:
+        raise WeightsError(f"the checkpoint's model cannot be built ({' '.join(str(exc).split())[:300]})") from None
     return model, meta
 
 
+def _load_model_state(model: DeRUN, tensors: dict[str, torch.Tensor]) -> None:
+    state = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
+    bad = [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad:
+        raise WeightsError(f"the checkpoint holds NaN or infinite values in {len(bad)} tensor(s) (e.g. {bad[:3]})")
+    model.load_state_dict(state)
+
+
 def _restore(model: DeRUN, optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], meta: dict) -> int:
-    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    try:
+        _load_model_state(model, tensors)
+    except RuntimeError as exc:
+        raise WeightsError(f"the checkpoint's tensors do not fit this model ({' '.join(str(exc).split())[:300]})") \
+            from None
     state: dict[int, dict[str, torch.Tensor]] = {}
     for k, v in tensors.items():
         if k.startswith("optim."):
@@ -240,7 +361,73 @@ def _latest(out: Path) -> Path | None:
     p = out / "latest.json"
     if not p.is_file():
         return None
-    return out / json.loads(p.read_text())["checkpoint"]
+    try:
+        name = json.loads(p.read_text())["checkpoint"]
+    except (ValueError, KeyError, TypeError, OSError) as exc:
+        raise WeightsError(f"'{display_path(p)}' is damaged ({' '.join(str(exc).split())}); resume from a checkpoint "
+                           "file: --resume OUT/ckpt-NNNNNN.json") from None
+    if not isinstance(name, str) or Path(name).name != name:
+        raise WeightsError(f"'{display_path(p)}' names {name!r}, not a checkpoint file in its folder")
+    return out / name
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file and a rename (a reader sees the old or the new file)."""
+    import tempfile
+
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with open(fd, "w") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _comparable(cfg: dict[str, Any]) -> dict[str, Any]:
+    """A training configuration with data roots resolved (a folder spelled differently is the same folder)."""
+    out = json.loads(json.dumps(cfg))
+    data = []
+    for spec in out.get("data", []):
+        spec = {"root": spec} if isinstance(spec, str) else dict(spec)
+        if isinstance(spec.get("root"), str):
+            spec["root"] = str(Path(spec["root"]).resolve())
+        spec.setdefault("part", "all")
+        data.append(spec)
+    out["data"] = data
+    return out
+
+
+def resume_changes(cfg: TrainConfig, meta: dict[str, Any]) -> dict[str, list[Any]]:
+    """Fields of ``cfg`` that differ from the checkpoint's, beyond :data:`RESUME_MAY_CHANGE`: ``{field: [old, new]}``."""
+    old, new = _comparable(meta["train_config"]), _comparable(cfg.as_dict())
+    return {k: [old.get(k), new.get(k)] for k in sorted(set(old) | set(new))
+            if k not in RESUME_MAY_CHANGE and old.get(k) != new.get(k)}
+
+
+def check_resume(cfg: TrainConfig, meta: dict[str, Any], override: bool) -> dict[str, list[Any]]:
+    """Refuse a resume that would change the run, unless ``override``; returns the changes (to record)."""
+    changes = resume_changes(cfg, meta)
+    fixed = [k for k in changes if k in NEVER_ON_RESUME]
+    if fixed:
+        raise InputError(f"cannot resume with another {', '.join(fixed)} (checkpoint: "
+                         f"{', '.join(f'{k}={changes[k][0]}' for k in fixed)}; now: "
+                         f"{', '.join(f'{k}={changes[k][1]}' for k in fixed)}): its tensors have the checkpoint's "
+                         "shape; start a new run in another --out")
+    if changes and not override:
+        shown = "; ".join(f"{k}: {json.dumps(a)} -> {json.dumps(b)}" for k, (a, b) in changes.items())
+        raise InputError(f"the resumed run would differ from the checkpoint's ({shown}); drop those options to "
+                         "continue the same run, or pass --override-config to change it (the change is recorded)")
+    step = int(meta["step"])
+    if cfg.steps <= step:
+        final = "; the run is complete (final.json)" if cfg.steps == step else ""
+        raise InputError(f"the checkpoint is at step {step} and --steps is {cfg.steps}: nothing to train{final}; "
+                         f"pass --steps larger than {step} to train longer")
+    return changes
 
 
 # ------------------------------------------------------------------------------ logging
@@ -295,45 +482,78 @@ def _dist_setup(device: str) -> tuple[int, int, torch.device]:
 
 
 def train(
-    cfg: TrainConfig, resume: str | bool | None = None, progress: bool = True, max_steps: int | None = None
+    cfg: TrainConfig, resume: str | bool | None = None, progress: bool = True, max_steps: int | None = None,
+    override: bool = False,
 ) -> Path:
-    """Run (or continue) a training; returns the final checkpoint's JSON path.
+    """Run (or continue) a training; returns the JSON path of the checkpoint written last.
 
     Args:
         cfg: the configuration.
         resume: ``True``/``"auto"``: continue from ``out/latest.json``; a path: from that
-            checkpoint; None/False: start fresh (an existing log is replaced).
+            checkpoint; None/False: start fresh (refused when ``out`` already holds a run).
         progress: show a tqdm progress bar (rank 0).
         max_steps: stop after this many steps of this call (an interruption: the schedule still
             runs to ``cfg.steps``); a checkpoint is written at the stop.
+        override: accept a resume whose configuration differs from the checkpoint's
+            (:func:`check_resume`); the differences are recorded in the checkpoints.
+
+    Raises:
+        InputError: a bad configuration, a resume that would change the run, nothing left to
+            train, a CUDA device without a GPU, a crop larger than the data allows.
+        WeightsError: a missing, truncated or malformed checkpoint.
     """
     import torch.distributed as dist
     from tqdm import tqdm
 
-    torch.set_num_threads(int(cfg.threads))
-    rank, world, device = _dist_setup(cfg.device)
+    if max_steps is not None and (isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1):
+        raise InputError(f"max_steps must be an integer ≥ 1, got {max_steps!r}")
+    if cfg.device.startswith("cuda") and not torch.cuda.is_available():
+        raise InputError(f"device {cfg.device!r} requested but torch sees no CUDA GPU (use --device cpu)")
     out = Path(cfg.out)
-    if rank == 0:
-        out.mkdir(parents=True, exist_ok=True)
-    model = build_model(cfg).to(device)
-    optimizer = torch.optim.AdamW(_param_groups(model, cfg.weight_decay), lr=cfg.lr, betas=(0.9, 0.999))
-    start, elapsed0 = 0, 0.0
-    ckpt = None
+    ckpt, meta, changes, restart = None, None, {}, None
     if resume:
         ckpt = _latest(out) if resume in (True, "auto") else Path(resume)
         if ckpt is None:
-            raise WeightsError(f"nothing to resume in '{out}' (no latest.json)")
+            raise WeightsError(f"nothing to resume in '{display_path(out)}' (no latest.json)")
+        _, meta = read_checkpoint_meta(ckpt)
+        changes = check_resume(cfg, meta, override)
+        restart = _schedule_restart(cfg, meta)
+    elif (out / "latest.json").is_file():
+        raise InputError(f"'{display_path(out)}' already holds a training run (latest.json); pass --resume to "
+                         "continue it, or choose another --out (nothing was overwritten)")
+    torch.set_num_threads(int(cfg.threads))
+    rank, world, device = _dist_setup(cfg.device)
+    if rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
+    log_path = out / "log.csv"
+    if log_path.is_symlink():
+        raise InputError(f"'{display_path(log_path)}' is a symbolic link; hifm never writes through a link it did "
+                         "not create (remove it)")
+    model = build_model(cfg).to(device)
+    optimizer = torch.optim.AdamW(_param_groups(model, cfg.weight_decay), lr=cfg.lr, betas=(0.9, 0.999))
+    start, elapsed0 = 0, 0.0
+    history: dict[str, Any] = {}
+    if meta is not None:
         tensors, meta = load_checkpoint(ckpt)
         start = _restore(model, optimizer, tensors, meta)
         elapsed0 = float(meta.get("seconds", 0.0))
+        overrides = list(meta.get("overrides", []))
+        if changes:
+            overrides.append({"at_step": start, "changes": changes})
+        history = {"overrides": overrides} if overrides else {}
+        if restart is not None:
+            history["schedule_restart"] = restart
     net: torch.nn.Module = model
     if world > 1:
         net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     loss_fn = FusionLoss(LossConfig(**cfg.loss))
-    sampler = CropSampler(
-        load_pairs(cfg.data), crop=cfg.crop, seed=cfg.seed, degrade=DegradeConfig(**cfg.degrade)
-    )
-    log_path = out / "log.csv"
+    pairs = load_pairs(cfg.data)
+    smallest = min(min(pair.a.shape) for pair in pairs)
+    if cfg.crop >= 2 * smallest:
+        raise InputError(f"crop {cfg.crop} is too large for the data: the smallest training image has a side of "
+                         f"{smallest} pixels, and crops are reflected at most up to twice that; use --crop "
+                         f"{min(2 * smallest - 1, MAX_CROP)} or less")
+    sampler = CropSampler(pairs, crop=cfg.crop, seed=cfg.seed, degrade=DegradeConfig(**cfg.degrade))
     writer = None
     if rank == 0:
         if start:
@@ -356,7 +576,7 @@ def train(
     model.train()
     stop = cfg.steps if max_steps is None else min(cfg.steps, start + int(max_steps))
     for step in range(start, stop):
-        lr = lr_at(cfg, step)
+        lr = lr_at(cfg, step, restart)
         for g in optimizer.param_groups:
             g["lr"] = lr
         a_in, b_in, a_cl, b_cl = (
@@ -389,10 +609,11 @@ def train(
         done = step + 1
         if done % cfg.ckpt_every == 0 or done == cfg.steps or done == stop:
             if rank == 0:
-                extra = {"seconds": elapsed0 + time.perf_counter() - t_start, "command": command, "world_size": world}
+                extra = {"seconds": elapsed0 + time.perf_counter() - t_start, "command": command, "world_size": world,
+                         **history}
                 name = f"ckpt-{done:06d}"
                 save_checkpoint(out / name, model, optimizer, done, cfg, extra)
-                (out / "latest.json").write_text(json.dumps({"checkpoint": f"{name}.json", "step": done}) + "\n")
+                _write_atomic(out / "latest.json", json.dumps({"checkpoint": f"{name}.json", "step": done}) + "\n")
                 if done == cfg.steps:
                     save_checkpoint(out / "final", model, optimizer, done, cfg, extra)
             if world > 1:
@@ -403,6 +624,19 @@ def train(
     return final if stop == cfg.steps else out / f"ckpt-{stop:06d}.json"
 
 
+def _schedule_restart(cfg: TrainConfig, meta: dict[str, Any]) -> dict[str, float] | None:
+    """The learning-rate restart of a resume (see :func:`lr_at`): kept from the checkpoint, or new when
+    ``steps`` changed after the warm-up; None when the schedule is unchanged."""
+    old = meta.get("schedule_restart")
+    step = int(meta["step"])
+    saved = TrainConfig.from_dict(meta["train_config"])
+    if cfg.steps == saved.steps and cfg.lr == saved.lr and cfg.lr_min_ratio == saved.lr_min_ratio:
+        return old
+    if step < cfg.warmup and old is None:
+        return None  # still warming up: the warm-up does not depend on steps
+    return {"step": step, "lr": lr_at(saved, step, old)}
+
+
 # ---------------------------------------------------------------------------------- CLI
 def _add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", help="JSON file with TrainConfig fields (flags override it)")
@@ -410,28 +644,45 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", action="append", metavar="ROOT[:PART]",
                    help="paired folder (repeatable); PART = all | train | test of the hash split")
     p.add_argument("--out", help="output folder (checkpoints, log.csv, tb/)")
-    p.add_argument("--steps", type=int)
+    p.add_argument("--steps", type=int, help=f"total optimisation steps (1..{MAX_STEPS:,})")
     p.add_argument("--batch", type=int, help="crops per process and step")
-    p.add_argument("--crop", type=int)
+    p.add_argument("--crop", type=int, help=f"crop size in pixels ({MIN_CROP}..{MAX_CROP})")
     p.add_argument("--lr", type=float)
     p.add_argument("--seed", type=int)
-    p.add_argument("--stages", type=int, help="N, unrolled stages")
-    p.add_argument("--ckpt-every", type=int, dest="ckpt_every")
-    p.add_argument("--threads", type=int)
-    p.add_argument("--device", help="cpu or cuda")
+    p.add_argument("--stages", type=int, help="N, unrolled stages (1..100)")
+    p.add_argument("--ckpt-every", type=int, dest="ckpt_every", help="checkpoint period in steps (≥ 1)")
+    p.add_argument("--threads", type=int, help="torch threads per process (≥ 1)")
+    p.add_argument("--device", help="cpu, cuda or cuda:N")
     p.add_argument("--resume", nargs="?", const="auto", default=None, metavar="CKPT",
-                   help="continue from the newest checkpoint in --out, or from CKPT")
+                   help="continue from the newest checkpoint in --out, or from CKPT; the run keeps the "
+                        "checkpoint's configuration")
+    p.add_argument("--override-config", action="store_true",
+                   help="with --resume: allow options that change the run (--lr, --data, ...); the changes "
+                        "are recorded in the checkpoints")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
-def config_from_args(args: argparse.Namespace) -> TrainConfig:
-    """The :class:`TrainConfig` of the command line: defaults < --task < --config < flags."""
-    d: dict[str, Any] = TrainConfig().as_dict()
+def _read_json_file(path: str, what: str) -> Any:
+    try:
+        return json.loads(Path(path).read_text())
+    except OSError as exc:
+        raise InputError(f"{what} '{display_path(path)}': {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise InputError(f"{what} '{display_path(path)}' is not valid JSON ({' '.join(str(exc).split())})") from None
+
+
+def config_from_args(args: argparse.Namespace, base: dict[str, Any] | None = None) -> TrainConfig:
+    """The :class:`TrainConfig` of the command line: ``base`` (the defaults, or a resumed checkpoint's
+    configuration) < --task < --config < flags."""
+    d: dict[str, Any] = json.loads(json.dumps(base)) if base is not None else TrainConfig().as_dict()
     if args.task:
         d.update(json.loads(json.dumps(TASK_PRESETS[args.task])))
         d["out"] = f"runs/{args.task}"
     if args.config:
-        d.update(json.loads(Path(args.config).read_text()))
+        extra = _read_json_file(args.config, "--config")
+        if not isinstance(extra, dict):
+            raise InputError(f"--config '{display_path(args.config)}' must hold a JSON object of TrainConfig fields")
+        d.update(extra)
     if args.data:
         specs = []
         for item in args.data:
@@ -449,11 +700,34 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     return TrainConfig.from_dict(d)
 
 
+def _resume_checkpoint(args: argparse.Namespace) -> Path:
+    """The checkpoint ``--resume`` names: CKPT, or the newest one of the run folder."""
+    if args.resume != "auto":
+        return Path(args.resume)
+    out = Path(args.out or (f"runs/{args.task}" if args.task else TrainConfig.out))
+    found = _latest(out)
+    if found is None:
+        raise WeightsError(f"nothing to resume in '{display_path(out)}' (no latest.json); pass --out RUN_FOLDER "
+                           "or --resume CKPT")
+    return found
+
+
 def run_train(args: argparse.Namespace) -> int:
-    cfg = config_from_args(args)
-    final = train(cfg, resume=args.resume, progress=not args.no_progress)
+    if args.override_config and not args.resume:
+        raise InputError("--override-config applies to --resume only")
+    if args.resume:
+        ckpt = _resume_checkpoint(args)
+        _, meta = read_checkpoint_meta(ckpt)
+        base = dict(meta["train_config"])
+        if args.out is None:  # the run continues where its checkpoint is
+            base["out"] = str(Path(ckpt).parent)
+        cfg = config_from_args(args, base=base)
+        final = train(cfg, resume=ckpt, progress=not args.no_progress, override=args.override_config)
+    else:
+        cfg = config_from_args(args)
+        final = train(cfg, progress=not args.no_progress)
     if int(os.environ.get("RANK", "0")) == 0:
-        print(f"wrote {final}")
+        print(f"wrote {final}" if final.is_file() else f"training stopped; the last checkpoint is {final}")
     return 0
 
 
@@ -469,8 +743,10 @@ def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m unrolled.train", description=__doc__.split("\n")[0])
+def main(argv: Sequence[str] | None = None, prog: str = "python -m unrolled.train") -> int:
+    """Entry point. Exit status: 0 done; 1 a bad option value, configuration, data or checkpoint (one
+    line on stderr); 2 a malformed command line (argparse); 130 interrupted (resume with --resume)."""
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n")[0])
     _add_arguments(parser)
     args = parser.parse_args(argv)
     from hifm.errors import HIFMError
@@ -479,8 +755,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_train(args)
     except (HIFMError, ValueError, OSError) as exc:
         hint = "; pass --data ROOT (e.g. samples/tno) or set HIFM_DATA (docs/data.md)" if "root" in str(exc) else ""
-        print(f"python -m unrolled.train: error: {' '.join(str(exc).split())}{hint}", file=sys.stderr)
+        print(f"{prog}: error: {' '.join(str(exc).split())}{hint}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted; the steps since the last checkpoint are lost, continue with --resume",
+              file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -31,6 +31,8 @@ from typing import Any, Sequence
 
 import torch
 
+from hifm.errors import InputError, display_path
+
 from .derun import DeRUN, DeRUNConfig
 
 __all__ = [
@@ -48,13 +50,19 @@ WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 SUMS_FILE = WEIGHTS_DIR / "SHA256SUMS"
 """``<sha256>  <file>`` for each shipped weights file (the ``sha256sum`` format)."""
 TASKS = ("ivf", "mif")
+DTYPES = ("float32", "float64")
+MAX_STAGES = 100
+"""Most stages a weights file may declare (the shipped networks have 9)."""
 FORMAT = "derun-weights/1"
 CHECKPOINT_FORMAT = "derun-checkpoint/1"
 DEFAULT_EXPORT_DIR = Path("runs") / "weights"
 
 
-class WeightsError(ValueError):
-    """A weights file is missing, malformed or does not match its recorded sha256."""
+class WeightsError(InputError):
+    """A weights file (or training checkpoint) is missing, malformed or does not match its recorded sha256.
+
+    An :class:`hifm.errors.InputError` (so also a ``ValueError``).
+    """
 
 
 def sha256_file(path: str | Path) -> str:
@@ -101,45 +109,90 @@ def load_weights(
     """A :class:`DeRUN` from ``NAME.json`` or ``NAME.safetensors`` (the other is found next to it).
 
     Raises:
-        WeightsError: a file is missing, the JSON is malformed, or the safetensors file's
-            sha256 differs from the one recorded in the JSON.
+        WeightsError: a file is missing, the JSON is malformed, the safetensors file's
+            sha256 differs from the one recorded in the JSON, or (sha256 matching) a field or
+            tensor is unusable: dtype, stages, tensor names or shapes, NaN/inf values.
     """
-    from safetensors.torch import load_file
-
     j = _json_path(path)
     if j.is_dir():
         j = _json_in_folder(j)
     if not j.is_file():
         raise WeightsError(f"weights description '{j}' not found")
+    jq = display_path(j)
     try:
         meta = json.loads(j.read_text())
-    except ValueError as exc:
-        raise WeightsError(f"'{j}' is not a DeRUN weights description ({exc})") from None
+    except (ValueError, OSError) as exc:
+        raise WeightsError(f"'{jq}' is not a DeRUN weights description ({' '.join(str(exc).split())})") from None
     if isinstance(meta, dict) and meta.get("format") == CHECKPOINT_FORMAT:
-        raise WeightsError(f"'{j}' is a training checkpoint, not weights; export it with: "
-                           f"python -m unrolled.weights export {j} --name NAME")
+        raise WeightsError(f"'{jq}' is a training checkpoint, not weights; export it with: "
+                           f"python -m unrolled.weights export {jq} --name NAME")
+    if not isinstance(meta, dict):
+        raise WeightsError(f"'{jq}' is not a DeRUN weights description (a JSON object is expected)")
     try:
-        weights = j.parent / meta["weights"]
+        name = meta["weights"]
+        if not isinstance(name, str) or Path(name).name != name:
+            raise ValueError(f"'weights' must be a file name next to the JSON, got {name!r}")
+        weights = j.parent / name
         expected = meta["sha256"]
         config = DeRUNConfig.from_dict(meta["config"])
-    except (ValueError, KeyError, TypeError) as exc:
-        raise WeightsError(f"'{j}' is not a DeRUN weights description ({exc})") from None
+    except KeyError as exc:
+        raise WeightsError(f"'{jq}' is not a DeRUN weights description (no field {exc})") from None
+    except (ValueError, TypeError) as exc:
+        raise WeightsError(f"'{jq}' is not a DeRUN weights description ({' '.join(str(exc).split())})") from None
     if not weights.is_file():
-        raise WeightsError(f"weights file '{weights}' (named in '{j}') not found")
+        raise WeightsError(f"weights file '{display_path(weights)}' (named in '{jq}') not found")
     actual = sha256_file(weights)
     if actual != expected:
         raise WeightsError(
-            f"sha256 mismatch for '{weights}': the file has {actual}, '{j.name}' expects {expected}; "
+            f"sha256 mismatch for '{display_path(weights)}': the file has {actual}, '{j.name}' expects {expected}; "
             "the weights are corrupt or were replaced — refusing to load them"
         )
-    stored_dtype = getattr(torch, meta.get("dtype", "float32"))
-    model = DeRUN(config, dtype=stored_dtype)
-    state = load_file(str(weights))
+    return _build_checked(config, meta.get("dtype", "float32"), weights, j.name).to(
+        device=device, dtype=dtype or getattr(torch, meta.get("dtype", "float32"))).eval()
+
+
+def _build_checked(config: DeRUNConfig, dtype_name: Any, weights: Path, described_by: str) -> DeRUN:
+    """The network of ``config`` with the tensors of ``weights``, every field and tensor checked.
+
+    A sha256 that matches says the file is the one the JSON describes, not that the JSON is
+    sound: the dtype, the number of stages, every tensor's name and shape, and finiteness are
+    checked here, each failure one :class:`WeightsError` line.
+    """
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    wq = display_path(weights)
+    if dtype_name not in DTYPES:
+        raise WeightsError(f"'{described_by}': dtype must be one of {list(DTYPES)}, got {dtype_name!r}")
+    if not isinstance(config.stages, int) or isinstance(config.stages, bool) or not 1 <= config.stages <= MAX_STAGES:
+        raise WeightsError(f"'{described_by}': stages must be an integer in [1, {MAX_STAGES}], got {config.stages!r}")
+    try:
+        model = DeRUN(config, dtype=getattr(torch, dtype_name))
+    except (ValueError, TypeError, KeyError, IndexError, RuntimeError) as exc:
+        raise WeightsError(f"'{described_by}' holds an unusable configuration ({' '.join(str(exc).split())})") from None
+    try:
+        state = load_file(str(weights))
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        raise WeightsError(f"'{wq}' is not a readable safetensors file ({' '.join(str(exc).split())})") from None
+    _check_shapes(model, state, wq)
     missing, unexpected = model.load_state_dict(state, strict=False)
     if missing or unexpected:
-        raise WeightsError(f"'{weights}' does not fit the configuration in '{j.name}': {len(missing)} tensor(s) "
+        raise WeightsError(f"'{wq}' does not fit the configuration in '{described_by}': {len(missing)} tensor(s) "
                            f"missing (e.g. {missing[:3]}), {len(unexpected)} unexpected (e.g. {unexpected[:3]})")
-    return model.to(device=device, dtype=dtype or stored_dtype).eval()
+    bad = [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad:
+        raise WeightsError(f"'{wq}' holds NaN or infinite values in {len(bad)} tensor(s) (e.g. {bad[:3]}); "
+                           "refusing to load them")
+    return model
+
+
+def _check_shapes(model: DeRUN, state: dict[str, torch.Tensor], where: str) -> None:
+    """Refuse a tensor whose shape differs from the model's (torch would raise a multi-line error)."""
+    own = model.state_dict()
+    wrong = [f"{k} {tuple(v.shape)} instead of {tuple(own[k].shape)}" for k, v in state.items()
+             if k in own and tuple(v.shape) != tuple(own[k].shape)]
+    if wrong:
+        raise WeightsError(f"'{where}' has {len(wrong)} tensor(s) of the wrong shape: {'; '.join(wrong[:3])}")
 
 
 def _json_in_folder(folder: Path) -> Path:
@@ -303,6 +356,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (WeightsError, OSError, ValueError) as exc:
         print(f"python -m unrolled.weights {args.command}: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print(f"python -m unrolled.weights {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":  # pragma: no cover

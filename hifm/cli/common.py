@@ -32,6 +32,8 @@ __all__ = [
     "check_derun_options",
     "guess_task",
     "add_thermal_options",
+    "refuse_options",
+    "check_outputs_are_not_inputs",
 ]
 
 EXIT_OK = 0
@@ -184,3 +186,57 @@ def add_thermal_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--no-stretch", action="store_true",
                    help="use a 16-bit infrared image as stored (default: when it uses only 10, 12 or 14 bits, "
                         "stretch it to the full range and say so)")
+
+
+# ------------------------------------------------------------------ options and outputs
+def refuse_options(given: dict[str, tuple[str, ...]], method: str) -> None:
+    """Refuse, in one line, the options in ``given`` (option → the methods it applies to) that ``method`` does not use.
+
+    ``hifm fuse --method derun --mu 0.1`` says ``--mu applies to --method hifm only`` instead of
+    silently fusing without it; the same rule as :func:`hifm.fuse` (``OptionError``).
+    """
+    from ..errors import OptionError
+
+    wrong = {opt: methods for opt, methods in given.items() if method not in methods}
+    if not wrong:
+        return
+    groups: dict[tuple[str, ...], list[str]] = {}
+    for opt, methods in wrong.items():
+        groups.setdefault(methods, []).append(opt)
+    parts = []
+    for methods, opts in groups.items():
+        verb = "applies" if len(opts) == 1 else "apply"
+        parts.append(f"{', '.join(opts)} {verb} to --method {'/'.join(methods)} only")
+    raise OptionError(f"{'; '.join(parts)} (this run uses --method {method})")
+
+
+def check_outputs_are_not_inputs(outputs: dict[str, str | Path], inputs: dict[str, str | Path]) -> None:
+    """Refuse an output that is one of the inputs, or another output, under any path.
+
+    Files are compared by identity (device and inode, :func:`os.path.samefile`), so a hard
+    link, a symbolic link, a bind mount or ``./x`` vs ``x`` is caught, not only an equal string.
+    An output that is a folder is refused too (it needs a file name).
+    """
+    import os
+
+    from ..errors import HIFMError, display_path
+
+    def same(a: str | Path, b: str | Path) -> bool:
+        try:
+            return os.path.samefile(a, b)
+        except OSError:
+            return os.path.abspath(a) == os.path.abspath(b)
+
+    items = list(outputs.items())
+    for opt, out in items:
+        if Path(out).is_dir():
+            raise HIFMError(f"{opt} '{display_path(out)}' is a folder; give a file name such as "
+                            f"'{display_path(Path(out) / 'fused.png')}'")
+    for k, (opt, out) in enumerate(items):
+        for role, path in inputs.items():
+            if same(out, path):
+                raise HIFMError(f"{opt} '{display_path(out)}' is the {role} input '{display_path(path)}' "
+                                "(the same file); writing it would destroy the input — choose another name")
+        for other_opt, other in items[k + 1:]:
+            if same(out, other):
+                raise HIFMError(f"{opt} and {other_opt} name the same file '{display_path(out)}'")

@@ -53,6 +53,9 @@ def run(args: argparse.Namespace) -> int:
     labels = args.labels or ["infrared", "visible", *default_labels(args.fused)]
     if len(labels) != len(files):
         raise HIFMError(f"--labels: {len(labels)} label(s) for {len(files)} image(s) (sources first)")
+    from .common import check_outputs_are_not_inputs
+
+    check_outputs_are_not_inputs({"-o": args.output}, {f"image {k + 1}": f for k, f in enumerate(files)})
     images = [read_image(f, gray_if_equal=True) for f in files]
     images[0] = stretch_ir(images[0])[0]
     picture, layout = compose(images, labels, zoom=tuple(args.zoom) if args.zoom else None, scale=args.scale)

@@ -7,7 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from .common import add_derun_options
+from ..errors import HIFMError, display_path
+from .common import add_derun_options, check_derun_options
 
 __all__ = ["add_parser", "run"]
 
@@ -33,6 +34,43 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     return p
 
 
+MAX_SIDE = 20_000
+"""Largest --height/--width of the synthetic scene (the memory estimate then decides)."""
+
+
+def _check_args(args: argparse.Namespace) -> None:
+    """Refuse bad values before anything is made: noise outside [0, 1] (or NaN), sizes, iterations, memory."""
+    import math
+
+    from ..api import MAX_ITERS
+    from ..memory import check_memory
+
+    if not (math.isfinite(args.noise) and 0.0 <= args.noise <= 1.0):
+        raise HIFMError(f"--noise must be a σ in [0, 1] (image units), got {args.noise}")
+    for name in ("height", "width"):
+        value = getattr(args, name)
+        if not 8 <= value <= MAX_SIDE:
+            raise HIFMError(f"--{name} must lie in [8, {MAX_SIDE}] pixels, got {value}")
+    if not 0 <= args.iters <= MAX_ITERS:
+        raise HIFMError(f"--iters must lie in [0, {MAX_ITERS}], got {args.iters}")
+    if args.seed < 0:
+        raise HIFMError(f"--seed must be ≥ 0, got {args.seed}")
+    args.method = "derun"  # --weights/--task/--device are used by the DeRUN part of the demo
+    if args.no_derun:
+        given = [opt for opt, v in (("--weights", args.weights), ("--task", args.task)) if v is not None]
+        if args.device != "cpu":
+            given.append("--device")
+        if given:
+            raise HIFMError(f"{', '.join(given)} {'applies' if len(given) == 1 else 'apply'} to the DeRUN part, "
+                            "which --no-derun skips")
+    check_derun_options(args)
+    shape = (args.height, args.width)
+    # the synthetic scene and the figure add a few float64 planes to the solver's own estimate
+    check_memory("hifm", shape, dtype="float64")
+    if not args.no_derun:
+        check_memory("derun", shape, n_filters=10)
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``hifm demo`` from parsed arguments."""
     from .. import api
@@ -40,7 +78,10 @@ def run(args: argparse.Namespace) -> int:
     from ..plotting import demo_figure
     from ..synthetic import synthetic_pair
 
+    _check_args(args)
     out = Path(args.output)
+    if out.exists() and not out.is_dir():
+        raise HIFMError(f"-o '{display_path(out)}' exists and is not a folder")
     out.mkdir(parents=True, exist_ok=True)
     ir, vis = synthetic_pair(args.height, args.width, seed=args.seed, noise=args.noise)
     ir32, vis32 = ir.astype(np.float32), vis.astype(np.float32)

@@ -11,8 +11,18 @@ files, other folder names with ``--ir-dir``/``--vis-dir``, sub-folders with ``--
 argument order is VIFB's: ``a`` = visible (for medical pairs the CT/PET/SPECT image, the colour or functional one) and
 ``b`` = infrared (for medical pairs the MRI image). With several fused folders (one per
 method) the output ends with one comparison table: each metric's best mean is marked and each
-method gets its mean rank over the metrics. Unpaired or unreadable files are reported by name
-on stderr and skipped.
+method gets its mean rank over the metrics.
+
+Every image (sources and fused) is read by :func:`hifm.io.read_image` and put on the metrics'
+0..255 scale by one rule: 8-bit as stored, 16-bit × 255/65535, float in [0, 1] × 255 (a float
+image outside [0, 1] is refused: its scale is unknown). A source pair without a fused image
+(*missing*) and a fused image, source or pair that could not be used (*skipped*: unmatched,
+unreadable, wrong size) are listed by name and counted on stderr and in the output, and the
+exit status is 1 unless ``--allow-missing`` is given: a mean over the few images that remain
+must not pass for the method's score.
+
+Exit status: 0 every source pair evaluated for every method (or ``--allow-missing``); 1 some
+image missing or skipped, or nothing evaluated; 2 a bad command line or sources folder.
 
 Standalone use: ``python -m hifm.cli.eval ...``.
 """
@@ -29,30 +39,31 @@ from typing import Sequence
 
 import numpy as np
 
-from .common import EXIT_FAILED, EXIT_USAGE, print_error
+from .common import EXIT_FAILED, EXIT_USAGE, print_error, run_guarded
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif", ".webp", ".ppm",
                   ".pgm", ".pnm"}
 
 # --------------------------------------------------------------------------- image reading
 def _read_image(path: Path) -> np.ndarray:
-    """Read an image as uint8 H×W or H×W×3 (or float 0..255 for 16-bit/float files).
+    """Read an image on the metrics' 0..255 scale: uint8 H×W or H×W×3, or float64 0..255.
 
-    Palette images become RGB, alpha channels are dropped, 16-bit images are scaled to
-    0..255 (float). Raises ``OSError``/``ValueError`` for unreadable files."""
-    from PIL import Image
+    :func:`hifm.io.read_image` decodes it (palette expanded, alpha dropped, orientation
+    applied, several frames refused), then one rule for every image, source or fused:
+    uint8 as stored, uint16 × 255/65535, float in [0, 1] × 255. A float image outside [0, 1]
+    raises ``ValueError`` (its scale cannot be told); unreadable files raise ``ValueError``."""
+    from hifm.io import FLOAT_TOLERANCE, read_image
 
-    with Image.open(path) as im:
-        mode = im.mode
-        if mode in ("1", "L"):
-            return np.asarray(im.convert("L"))
-        if mode in ("LA",):
-            return np.asarray(im.convert("L"))
-        if mode.startswith("I;16") or mode == "I":
-            return np.asarray(im, dtype=np.float64) * (255.0 / 65535.0)
-        if mode == "F":
-            return np.asarray(im, dtype=np.float64)
-        return np.asarray(im.convert("RGB"))  # RGB, RGBA, P, PA, CMYK, YCbCr, ...
+    x = read_image(path)
+    if x.dtype == np.uint8:
+        return x
+    if x.dtype == np.uint16:
+        return x.astype(np.float64) * (255.0 / 65535.0)
+    lo, hi = float(x.min()), float(x.max())
+    if lo < -FLOAT_TOLERANCE or hi > 1.0 + FLOAT_TOLERANCE:
+        raise ValueError(f"float samples span [{lo:.4g}, {hi:.4g}], outside [0, 1]: the intensity scale is unknown "
+                         "(store 8- or 16-bit integers, or floats in [0, 1])")
+    return np.clip(x.astype(np.float64), 0.0, 1.0) * 255.0
 
 
 # --------------------------------------------------------------------------- pairing
@@ -105,6 +116,16 @@ class EvalReport:
     b_dir: Path
     methods: list[MethodResult]
     skipped: list[tuple[str, str]]
+    pairs: list[str] = field(default_factory=list)
+    """Names of the source pairs found."""
+
+    def missing(self) -> dict[str, list[str]]:
+        """Per method, the source pairs it has no evaluated image for (absent, unreadable or refused)."""
+        return {m.name: [n for n in self.pairs if n not in m.images] for m in self.methods}
+
+    def problems(self) -> int:
+        """Missing images plus skipped files: 0 when every pair was evaluated for every method."""
+        return sum(len(v) for v in self.missing().values()) + len(self.skipped)
 
     def common_stems(self) -> list[str]:
         sets = [set(m.images) for m in self.methods]
@@ -286,7 +307,8 @@ def evaluate_folders(fused_dirs: Sequence[Path], sources: Path, metrics: Sequenc
         m.images = dict(sorted(m.images.items()))
     first = pairset[0]
     return EvalReport(protocol, names, {n: i.higher_is_better for n, i in zip(names, infos)},
-                      first.vis_path.parent, first.ir_path.parent, methods, skipped)
+                      first.vis_path.parent, first.ir_path.parent, methods, skipped,
+                      pairs=sorted(p.name for p in pairset))
 
 
 # --------------------------------------------------------------------------- formatting
@@ -335,6 +357,11 @@ def format_markdown(report: EvalReport) -> str:
             lines.append(f"| {m.name} | " + " | ".join(cells)
                          + f" | {mean_rank[m.name]:.2f} |")
         lines.append("")
+    missing = report.missing()
+    for name, stems in missing.items():
+        if stems:
+            lines += [f"**{name}: {len(stems)} of {len(report.pairs)} source pairs have no evaluated image** "
+                      f"({_names(stems)}); its means are over the other {len(report.pairs) - len(stems)}.", ""]
     if report.skipped:
         lines += [f"Skipped {len(report.skipped)} file(s); see stderr.", ""]
     return "\n".join(lines)
@@ -372,6 +399,8 @@ def format_json(report: EvalReport) -> str:
         "sources": {"a": str(report.a_dir), "b": str(report.b_dir)},
         "methods": {},
         "skipped": [{"file": f, "reason": r} for f, r in report.skipped],
+        "pairs": len(report.pairs),
+        "missing": report.missing(),
     }
     for m in report.methods:
         doc["methods"][m.name] = {
@@ -421,6 +450,9 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
                    help="evaluate in N processes (default 1); the output does not depend on N")
     p.add_argument("--no-progress", action="store_true",
                    help="no progress display (default: a bar on a terminal, else one line per image on stderr)")
+    p.add_argument("--allow-missing", action="store_true",
+                   help="exit 0 even when some source pair has no fused image or some file was skipped "
+                        "(they are still listed)")
     p.add_argument("--list-metrics", action="store_true",
                    help="list the metrics (names, aliases, direction, reference) and exit")
 
@@ -471,19 +503,62 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print_error("eval", exc)
         return EXIT_USAGE
+    from hifm.errors import display_path
+
     for path, reason in report.skipped:
-        print(f"hifm eval: skipped {path}: {reason}", file=sys.stderr)
+        print(f"hifm eval: skipped {display_path(path)}: {' '.join(str(reason).split())}", file=sys.stderr)
+    for name, stems in report.missing().items():
+        if stems:
+            print(f"hifm eval: {name}: {len(stems)} of {len(report.pairs)} source pairs have no evaluated fused "
+                  f"image: {_names(stems)}", file=sys.stderr)
     text = FORMATTERS[fmt](report)
     if args.output:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(text, encoding="utf-8")
+        _write_output(args.output, text, report)
     else:
         sys.stdout.write(text)
     n_done = sum(len(m.images) for m in report.methods)
     if n_done == 0:
         print_error("eval", "no fused image could be evaluated")
         return EXIT_FAILED
+    n_missing = sum(len(v) for v in report.missing().values())
+    if report.problems() and not args.allow_missing:
+        print_error("eval", f"{n_missing} missing fused image(s) and {len(report.skipped)} skipped file(s) "
+                            "(listed above); the means leave them out; pass --allow-missing to accept that")
+        return EXIT_FAILED
     return 0
+
+
+def _write_output(path: Path, text: str, report: EvalReport) -> None:
+    """Write the table to ``path`` atomically; never over a folder or one of the images evaluated."""
+    import os
+    import tempfile
+
+    from hifm.batch import same_file
+    from hifm.errors import HIFMError
+
+    if path.is_dir():
+        raise HIFMError(f"-o '{path}' is a folder; give a file name such as '{path / 'metrics.md'}'")
+    inputs = [report.a_dir, report.b_dir, *(m.folder for m in report.methods)]
+    for folder in inputs:
+        if folder.is_dir() and path.exists() and any(same_file(path, f) for f in folder.rglob("*") if f.is_file()):
+            raise HIFMError(f"-o '{path}' is one of the images under '{folder}'; choose another file")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with open(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _names(stems: Sequence[str], shown: int = 10) -> str:
+    """``a, b, c, … (+7 more)``."""
+    from hifm.errors import display_path
+
+    text = ", ".join(display_path(s) for s in stems[:shown])
+    return text + (f", … (+{len(stems) - shown} more)" if len(stems) > shown else "")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -492,7 +567,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="hifm eval", description="Fusion metrics for folders of fused images.",
         epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     _add_arguments(p)
-    return run(p.parse_args(argv))
+    return run_guarded("eval", run, p.parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -7,14 +7,17 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..errors import HIFMError
+from ..errors import HIFMError, display_path
 from .common import (
+    PARAM_OPTIONS,
     add_derun_options,
     add_param_options,
     add_thermal_options,
     check_derun_options,
+    check_outputs_are_not_inputs,
     guess_task,
     params_from_args,
+    refuse_options,
 )
 
 __all__ = ["add_parser", "run"]
@@ -33,8 +36,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--method", choices=["anchor", "hifm", "derun"], default="hifm",
                    help="anchor (the two-scale anchor image alone), hifm (the ADMM solver, default) "
                         "or derun (the unrolled network)")
-    p.add_argument("--iters", type=int, default=200, metavar="N", help="ADMM iterations for --method hifm (default 200)")
-    p.add_argument("--backend", choices=["auto", "numpy", "cupy"], default="auto", help="array backend for --method hifm")
+    p.add_argument("--iters", type=int, default=None, metavar="N",
+                   help="ADMM iterations for --method hifm (default 200, at most 10000)")
+    p.add_argument("--backend", choices=["auto", "numpy", "cupy"], default=None,
+                   help="array backend for --method hifm (default auto)")
     p.add_argument("--resize", action="store_true",
                    help="resize IR to the size of VIS when they differ (default: refuse the pair)")
     p.add_argument("--info", metavar="JSON",
@@ -51,10 +56,13 @@ def run(args: argparse.Namespace) -> int:
     """Run ``hifm fuse`` from parsed arguments."""
     from .. import api
     from ..batch import resize_image
-    from ..io import read_image, write_image
+    from ..io import fused_bit_depth, read_image, write_image
     from ..thermal import pseudo_colour_warning, stretch_ir
 
     check_derun_options(args)
+    _check_method_options(args)
+    outputs = {"-o": args.output, **({"--info": args.info} if args.info else {})}
+    check_outputs_are_not_inputs(outputs, {"IR": args.ir, "VIS": args.vis})
     ir = read_image(args.ir, gray_if_equal=True)
     vis = read_image(args.vis, gray_if_equal=True)
     ir, ir_input = stretch_ir(ir, tuple(args.ir_range) if args.ir_range else None, auto=not args.no_stretch)
@@ -63,29 +71,26 @@ def run(args: argparse.Namespace) -> int:
     warning = pseudo_colour_warning(ir, args.ir)
     if warning:
         print(f"hifm fuse: {warning}", file=sys.stderr)
+    ir_q, vis_q = display_path(args.ir), display_path(args.vis)
     if ir.shape[:2] != vis.shape[:2]:
         if not args.resize:
-            raise HIFMError(f"size mismatch: '{args.ir}' is {ir.shape[1]}×{ir.shape[0]}, '{args.vis}' is "
+            raise HIFMError(f"size mismatch: '{ir_q}' is {ir.shape[1]}×{ir.shape[0]}, '{vis_q}' is "
                             f"{vis.shape[1]}×{vis.shape[0]} (W×H); pass --resize to resize the infrared image")
-        print(f"resized {args.ir} from {ir.shape[1]}×{ir.shape[0]} to {vis.shape[1]}×{vis.shape[0]}")
+        print(f"resized {ir_q} from {ir.shape[1]}×{ir.shape[0]} to {vis.shape[1]}×{vis.shape[0]}")
         ir = resize_image(ir, vis.shape[:2])
     options: dict[str, Any] = {}
     params = params_from_args(args)
     if args.method == "anchor":
-        if set(params) - {"anchor", "dtype"}:
-            raise HIFMError(f"options {sorted(set(params) - {'anchor', 'dtype'})} apply to --method hifm only")
         options.update(params)
     elif args.method == "hifm":
-        options.update(params, iters=args.iters, backend=args.backend)
+        options.update(params, iters=200 if args.iters is None else args.iters, backend=args.backend or "auto")
         if args.info:
             options["return_info"] = True
     elif args.method == "derun":
-        if params:
-            raise HIFMError(f"model parameters {sorted(params)} apply to --method hifm only; DeRUN's are learned")
-        options.update(device=args.device)
+        options.update(params, device=args.device)
         if args.weights:
             options["weights"] = args.weights
-            print(f"DeRUN weights: {args.weights}")
+            print(f"DeRUN weights: {display_path(args.weights)}")
         else:
             task, why = (args.task, "--task") if args.task else guess_task(args.ir, args.vis)
             options["task"] = task
@@ -93,16 +98,39 @@ def run(args: argparse.Namespace) -> int:
     try:
         result = api.fuse(ir, vis, method=args.method, **options)
     except HIFMError as exc:
-        raise HIFMError(f"{args.ir} + {args.vis}: {exc}") from None
+        raise HIFMError(f"{ir_q} + {vis_q}: {exc}") from None
     info = None
     if isinstance(result, tuple):
         result, info = result
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    path = write_image(args.output, result)
-    print(f"wrote {path}")
+    path = write_image(args.output, result, bit_depth=fused_bit_depth(result, args.output))
+    print(f"wrote {display_path(path)}")
     if args.info:
         doc = {"method": args.method, "ir_input": ir_input.as_dict(), **(info.as_dict() if info is not None else {})}
         Path(args.info).parent.mkdir(parents=True, exist_ok=True)
         Path(args.info).write_text(json.dumps(doc, indent=1))
-        print(f"wrote {args.info}")
+        print(f"wrote {display_path(args.info)}")
     return 0
+
+
+#: Which method each option of ``hifm fuse`` applies to (an option given with another method is refused).
+_METHOD_OPTIONS: dict[str, tuple[str, ...]] = {
+    "--iters": ("hifm",),
+    "--backend": ("hifm",),
+    **{opt: ("hifm",) for opt in PARAM_OPTIONS},
+    "--anchor": ("hifm", "anchor"),
+    "--dtype": ("hifm", "anchor", "derun"),
+}
+
+
+def _check_method_options(args: argparse.Namespace) -> None:
+    """Refuse every option given that ``--method`` does not use (never ignore one silently)."""
+    given = {opt: methods for opt, methods in _METHOD_OPTIONS.items()
+             if getattr(args, _dest(opt), None) is not None}
+    refuse_options(given, args.method)
+
+
+def _dest(option: str) -> str:
+    if option in PARAM_OPTIONS:
+        return f"param_{PARAM_OPTIONS[option][0]}"
+    return option.lstrip("-").replace("-", "_")

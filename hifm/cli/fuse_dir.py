@@ -5,7 +5,9 @@ Also runnable alone: ``python -m hifm.cli.fuse_dir ROOT -o OUTDIR [options]``.
 Exit status: 0 when every pair is fused (now or in an earlier run) and every input
 file was paired; 1 when some pair was skipped, failed or not run, or some file was
 unpaired (all listed in ``OUTDIR/skipped.csv``); 2 when the run could not start or
-could not go on (bad root, unusable output folder, manifest write failed, no Dask).
+could not go on (bad root, bad option, unusable output folder, manifest write failed, no
+Dask); 130 when Ctrl-C or SIGTERM stopped it (the summary is printed and the pairs not
+run are in ``skipped.csv``; ``--resume`` continues).
 """
 
 from __future__ import annotations
@@ -17,12 +19,12 @@ from typing import Any
 
 from .common import (
     EXIT_FAILED,
-    EXIT_INTERRUPTED,
     EXIT_USAGE,
     add_derun_options,
     add_thermal_options,
     check_derun_options,
     print_error,
+    run_guarded,
     sigterm_as_interrupt,
 )
 
@@ -128,11 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m hifm.cli.fuse_dir``."""
     args = build_parser().parse_args(argv)
-    try:
-        return run(args)
-    except KeyboardInterrupt:
-        print("hifm fuse-dir: interrupted; rerun with --resume to continue", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    return run_guarded("fuse-dir", run, args, interrupted="interrupted; rerun with --resume to continue")
 
 
 if __name__ == "__main__":

@@ -27,4 +27,4 @@ def run(args: argparse.Namespace) -> int:
         from unrolled.train import main as train_main  # imports torch
     except ImportError as exc:
         raise HIFMError(f"training needs torch and the unrolled package: {exc}") from None
-    return int(train_main(list(args.train_args)) or 0)
+    return int(train_main(list(args.train_args), prog="hifm train") or 0)

@@ -10,7 +10,10 @@ from __future__ import annotations
 from typing import Callable
 
 import numpy as np
+
 from scipy import ndimage
+
+from ..errors import InputError
 
 __all__ = [
     "as_plane",
@@ -29,41 +32,53 @@ __all__ = [
 ]
 
 
+FLOAT_TOLERANCE = 1e-6
+"""Float samples this far below 0 are round-off; beyond it they are refused."""
+
+
 def check_image(x: object, name: str = "image") -> np.ndarray:
     """Validate one image and return it as an ndarray (dtype unchanged).
 
     Accepted: H×W or H×W×C arrays (C = 1 or 3) of an unsigned/signed integer dtype with
-    values in 0..255, or of a float dtype with finite values (0..255 scale assumed).
-    Raises ``ValueError`` for anything else (NaN/inf, empty, 1-D, bool/complex/object
-    dtypes, 4 channels, integers outside 0..255).
+    values in 0..255, or of a float dtype with finite, non-negative values (the 0..255 scale is
+    assumed). Raises :class:`~hifm.errors.InputError` (a ``ValueError``) for anything else (a
+    masked array, NaN/inf, negative floats, empty, 1-D, bool/complex/object dtypes, 4 channels,
+    integers outside 0..255).
     """
+    if isinstance(x, np.ma.MaskedArray):
+        raise InputError(f"{name}: masked arrays are not accepted (the masked pixels would be measured as "
+                         "stored); fill them first, e.g. x.filled(0)")
     arr = np.asarray(x)
     kind = arr.dtype.kind
     if kind not in "uif":
-        raise ValueError(
+        raise InputError(
             f"{name}: unsupported dtype {arr.dtype}; expected uint8 (or another integer type "
             "with values in 0..255) or a float type on the 0..255 scale"
         )
     if arr.ndim == 3 and arr.shape[2] == 1:
         arr = arr[:, :, 0]
     if arr.ndim not in (2, 3):
-        raise ValueError(
+        raise InputError(
             f"{name}: expected a 2-D (H×W) or 3-D (H×W×3) image, got shape {arr.shape}"
         )
     if arr.ndim == 3 and arr.shape[2] != 3:
-        raise ValueError(
+        raise InputError(
             f"{name}: expected 1 or 3 channels, got {arr.shape[2]} (drop the alpha channel "
             "or convert palette images to RGB first)"
         )
     if arr.shape[0] == 0 or arr.shape[1] == 0:
-        raise ValueError(f"{name}: empty image (shape {arr.shape})")
+        raise InputError(f"{name}: empty image (shape {arr.shape})")
     if kind == "f":
         if not np.all(np.isfinite(arr)):
-            raise ValueError(f"{name}: contains NaN or infinite values")
+            raise InputError(f"{name}: contains NaN or infinite values")
+        lo = float(arr.min())
+        if lo < -FLOAT_TOLERANCE:  # an intensity is never negative: a wrong scale or an unclipped result
+            raise InputError(f"{name}: float values must not be negative (intensities on the 0..255 scale), "
+                             f"got a minimum of {lo:.6g}")
     elif arr.dtype != np.uint8:
         lo, hi = int(arr.min()), int(arr.max())
         if lo < 0 or hi > 255:
-            raise ValueError(
+            raise InputError(
                 f"{name}: integer values must lie in 0..255 (8-bit intensities), got "
                 f"{lo}..{hi}; rescale 16-bit data to 0..255 first"
             )
@@ -74,7 +89,7 @@ def as_plane(x: object, name: str = "image") -> np.ndarray:
     """Check a single-plane image and return it as a C-contiguous float64 2-D array."""
     arr = check_image(x, name)
     if arr.ndim != 2:
-        raise ValueError(f"{name}: expected a single plane (H×W), got shape {arr.shape}")
+        raise InputError(f"{name}: expected a single plane (H×W), got shape {arr.shape}")
     return np.ascontiguousarray(arr, dtype=np.float64)
 
 

@@ -11,9 +11,11 @@ from __future__ import annotations
 import math
 
 import numpy as np
+
 from numba import njit
 from scipy import fft as sfft
 
+from ..errors import InputError
 from ._common import PlaneCache, cached, matlab_gradient_x
 from .protocol import compute
 
@@ -159,7 +161,7 @@ def fmi_features(x: np.ndarray, feature: str) -> np.ndarray:
         return np.ascontiguousarray(sfft.dctn(x, type=2, norm="ortho"))
     if feature == "wavelet":
         return _wavelet_feature(x)
-    raise ValueError(f"unknown FMI feature {feature!r}; expected one of {FEATURES}")
+    raise InputError(f"unknown FMI feature {feature!r}; expected one of {FEATURES}")
 
 
 @njit(cache=True, nogil=True)
@@ -495,12 +497,12 @@ def fmi_plane(a: np.ndarray, b: np.ndarray, f: np.ndarray, feature: str = "none"
     """Fast-FMI of one plane triple: mean over all fully inside ``window``×``window``
     windows of (FMI(A, F) + FMI(B, F)) / 2 on the chosen feature maps."""
     if window < 2:
-        raise ValueError("FMI window must be at least 2")
+        raise InputError("FMI window must be at least 2")
     fa = cached(cache, "fmi_" + feature, a, lambda x: fmi_features(x, feature))
     fb = cached(cache, "fmi_" + feature, b, lambda x: fmi_features(x, feature))
     ff = cached(cache, "fmi_" + feature, f, lambda x: fmi_features(x, feature))
     if min(ff.shape) < window:  # type: ignore[union-attr]
-        raise ValueError(f"FMI needs feature maps of at least {window}×{window} pixels")
+        raise InputError(f"FMI needs feature maps of at least {window}×{window} pixels")
     return float(np.mean(_fmi_map(fa, fb, ff, int(window))))
 
 

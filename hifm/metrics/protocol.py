@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Iterable, Sequence
 
 import numpy as np
 
+from ..errors import InputError
 from ._common import PlaneCache, check_image
 
 if TYPE_CHECKING:
@@ -102,14 +103,14 @@ def prepare(fused: object, a: object | None = None, b: object | None = None,
     VIFB's argument order. Raises ``ValueError`` for bad input (see
     :func:`hifm.metrics._common.check_image`) and for sizes that differ."""
     if protocol not in PROTOCOLS:
-        raise ValueError(f"unknown protocol {protocol!r}; expected one of {PROTOCOLS}")
+        raise InputError(f"unknown protocol {protocol!r}; expected one of {PROTOCOLS}")
     f = check_image(fused, "fused")
     srcs = {}
     for name, x in (("a", a), ("b", b)):
         if x is not None:
             x = check_image(x, name)
             if x.shape[:2] != f.shape[:2]:
-                raise ValueError(
+                raise InputError(
                     f"size mismatch: fused is {f.shape[0]}×{f.shape[1]} but {name} is "
                     f"{x.shape[0]}×{x.shape[1]}"
                 )
@@ -145,12 +146,12 @@ def _compute_prepared(info: MetricInfo, prep: Prepared) -> float:
     """One metric on prepared planes: mean over the plane triples (or the SF plane)."""
     h, w = prep.shape
     if min(h, w) < info.min_size:
-        raise ValueError(
+        raise InputError(
             f"{info.name} needs images of at least {info.min_size}×{info.min_size} pixels, "
             f"got {h}×{w}"
         )
     if info.uses_sources and any(t[0] is None or t[1] is None for t in prep.triples):
-        raise ValueError(f"{info.name} needs both source images (a and b)")
+        raise InputError(f"{info.name} needs both source images (a and b)")
     if info.kind == "concat":
         return float(info.plane_fn(None, None, prep.fused_sf, prep.cache))
     if info.kind == "luma":

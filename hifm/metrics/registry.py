@@ -7,6 +7,7 @@ from typing import Callable
 
 import numpy as np
 
+from ..errors import InputError
 from . import error, fmi, gradient, information, qcb_qcv, structural, viff
 # from-imports: the package attribute ``halo`` is the function, not the module
 from .halo import halo, halo_plane, target_contrast, target_contrast_plane
@@ -178,7 +179,7 @@ def get_metric(name: str) -> MetricInfo:
     """The :class:`MetricInfo` of a canonical name or alias (case-insensitive)."""
     info = _LOOKUP.get(str(name).strip().lower())
     if info is None:
-        raise ValueError(
+        raise InputError(
             f"unknown metric {name!r}; known: {', '.join(REGISTRY)} "
             "(aliases such as the VIFB names Avg_gradient, Mutinf, ... are accepted)"
         )
