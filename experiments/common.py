@@ -270,15 +270,18 @@ class Method:
     note: str = ""
 
 
-def anchor_method(name: str = "anchor") -> Method:
-    """The pre-fusion M = two_scale(A, B) alone (``hifm.fuse(method="anchor")``)."""
+def anchor_method(name: str = "anchor", anchor: str | None = None) -> Method:
+    """The pre-fusion M(A, B) alone (``hifm.fuse(method="anchor")``; the default anchor unless named)."""
     import hifm
+    from hifm.anchors import DEFAULT_ANCHOR
 
-    return Method(name, lambda ir, vis: hifm.fuse(ir, vis, method="anchor"), "anchor", "hifm.fuse(method='anchor'): two_scale anchor M")
+    which = anchor or DEFAULT_ANCHOR
+    return Method(name, lambda ir, vis: hifm.fuse(ir, vis, method="anchor", anchor=which), "anchor",
+                  f"hifm.fuse(method='anchor'): the {which} anchor M")
 
 
 def hifm_method(iters: int = 200, name: str | None = None, **params: Any) -> Method:
-    """``hifm.solve(ir, vis, iters, **params)`` (defaults: noise-adaptive λ, μ = 0, one thread)."""
+    """``hifm.solve(ir, vis, iters, **params)`` (:class:`hifm.HIFMParams` defaults unless given; one thread)."""
     import hifm
 
     label = name or f"hifm ({iters} it.)"

@@ -18,6 +18,7 @@ from . import backend as hifm_backend
 from .anchors import ANCHORS, DEFAULT_ANCHOR
 from .anchors import anchor as _anchor
 from .chroma import denoise_chroma
+from .denoise import tv_denoise
 from .errors import InputError, OptionError
 from .memory import check_memory
 from .params import HIFMParams, ResolvedParams
@@ -104,6 +105,7 @@ class SolveInfo:
     anchor: Any = field(repr=False, default=None)
     mu: float = 0.0
     chroma: Any = None
+    sources: Any = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -118,6 +120,7 @@ class SolveInfo:
             "fft": self.fft,
             "mu": self.mu,
             "chroma": None if self.chroma is None else {"sigma": list(self.chroma.sigma), "lam": list(self.chroma.lam)},
+            "sources_denoise": None if self.sources is None else [{"sigma": r.sigma, "lam": r.lam} for r in self.sources],
         }
 
 
@@ -183,6 +186,10 @@ def solve(
     chroma_report = None
     if prep.chroma is not None and p.chroma_denoise:
         prep.chroma, chroma_report = denoise_chroma(prep.chroma, p)
+    sources_report = None
+    if p.lam is None and p.denoise_sources:
+        (prep.a, rep_a), (prep.b, rep_b) = tv_denoise(prep.a, p), tv_denoise(prep.b, p)
+        sources_report = (rep_a, rep_b)
     m = make_anchor(prep.a, prep.b, p.anchor)
     sigma = noise_level(prep.a, prep.b, m, p.noise_from) if p.lam is None else 0.0
     resolved: ResolvedParams = p.resolve(sigma)
@@ -206,7 +213,7 @@ def solve(
         history=solver.history, params=p, lam=resolved.lam, threshold=resolved.threshold, sigma_noise=sigma,
         iterations=solver.iteration, seconds=seconds, engine=solver.engine,
         fft=getattr(getattr(solver, "fft", None), "library", None), anchor=m, mu=resolved.mu_eff,
-        chroma=chroma_report,
+        chroma=chroma_report, sources=sources_report,
     )
     return out, info
 

@@ -13,19 +13,17 @@ clean image) is returned unchanged, so clean inputs keep their colours exactly.
 """
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
 from . import backend
-from .noise import estimate_noise
+from .denoise import DENOISE_ITERS, tv_denoise
 from .params import HIFMParams
 
 __all__ = ["ChromaDenoise", "denoise_chroma", "CHROMA_ITERS"]
 
-#: ADMM iterations of the chroma TV solve (μ = 0: the fast exact-H path; 40 iterations reach a
-#: relative change below 1e-4 on noisy chroma planes).
-CHROMA_ITERS = 40
+#: ADMM iterations of the chroma TV solve (:data:`hifm.denoise.DENOISE_ITERS`).
+CHROMA_ITERS = DENOISE_ITERS
 
 
 @dataclass
@@ -41,31 +39,21 @@ class ChromaDenoise:
 
 
 def denoise_chroma(chroma: Any, params: HIFMParams | None = None, iters: int = CHROMA_ITERS) -> tuple[Any, ChromaDenoise]:
-    """TV-denoise each plane of ``chroma (H, W, 2)`` (Cb, Cr in [0, 1]) whose noise level calls for it.
+    """TV-denoise each plane of ``chroma (H, W, 2)`` (Cb, Cr in [0, 1]) whose noise level calls for it
+    (:func:`hifm.denoise.tv_denoise`).
 
     Returns the (possibly new) chroma array and a :class:`ChromaDenoise` report.  ``params``
     supplies the noise rule (κ, σ₀, λ_min), ρ, the padding and the dtype; its μ, target and
     anchor are not used (μ = 0 here).
     """
-    p = params if params is not None else HIFMParams()
-    from .solver import HIFMSolver
-
-    tv = dataclasses.replace(p, lam=None, mu=0.0, target="anchor", tol=None)
     xp = backend.get_xp(chroma)
     planes, sigmas, lams = [], [], []
     for c in range(chroma.shape[-1]):
         plane = xp.ascontiguousarray(chroma[..., c]) if not backend.is_torch(chroma) else chroma[..., c].contiguous()
-        sigma = float(estimate_noise(plane))
-        lam = tv.weight(sigma)
-        sigmas.append(sigma)
-        if lam <= p.noise_floor:
-            planes.append(plane)
-            lams.append(0.0)
-            continue
-        resolved = dataclasses.replace(tv, lam=lam).resolve(sigma)
-        y = HIFMSolver(plane, resolved, monitor=False).run(iters).result()
-        planes.append(xp.clip(y, 0.0, 1.0))
-        lams.append(lam)
+        out, rep = tv_denoise(plane, params, iters)
+        planes.append(out)
+        sigmas.append(rep.sigma)
+        lams.append(rep.lam)
     report = ChromaDenoise(tuple(sigmas), tuple(lams))  # type: ignore[arg-type]
     if not report.applied:
         return chroma, report

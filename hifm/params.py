@@ -42,6 +42,7 @@ PARAM_RANGES: dict[str, str] = {
     "noise_floor": "[0, 1e3]",
     "tol": "(0, 1]",
     "mu_noise_ref": "(0, 1e3]",
+    "mu_noise_power": "[0, 16]",
 }
 
 
@@ -87,7 +88,8 @@ class HIFMParams:
             source with the larger gradient magnitude, :func:`hifm.ops.source_target`) or
             ``"anchor"`` (T_k = ∇_k M: the supplement's (S1), which cannot move Y beyond a
             smoothed M).
-        mu_noise_ref: t_c of the noise-adaptive μ: μ_eff = μ · min(1, (t_c/t)²) with t = λ/ρ the
+        mu_noise_power: p of that rule, μ_eff = μ · min(1, (t_c/t)^p).
+        mu_noise_ref: t_c of the noise-adaptive μ: μ_eff = μ · min(1, (t_c/t)^p) with t = λ/ρ the
             E-step threshold, so that φ does not pull noisy source gradients back into Y.
             ``None`` uses μ as given.
         sigma_h: σ, H-step size; ``None`` uses 1/(τ + 2μθ).  Values ≥ 2/(τ + 2μθ) are refused.
@@ -104,6 +106,10 @@ class HIFMParams:
         tol: stop when ‖Yⁿ − Yⁿ⁻¹‖/‖Yⁿ⁻¹‖ < tol (``None``: run all iterations).
         chroma_denoise: TV-denoise the Cb/Cr planes of a colour source whose chroma is noisy
             (:func:`hifm.chroma.denoise_chroma`; clean chroma is left untouched).
+        denoise_sources: with the noise-adaptive λ (``lam=None``), TV-denoise each luminance
+            source at its own noise level before the anchor and the target are made
+            (:func:`hifm.denoise.tv_denoise`; a clean source is left untouched).  σ̂ of the
+            model is then that of the denoised sources.
     """
 
     lam: float | None = None
@@ -119,6 +125,7 @@ class HIFMParams:
     theta: float = 300.0
     target: str = "sources"
     mu_noise_ref: float | None = 0.002
+    mu_noise_power: float = 2.0
     sigma_h: float | None = None
     h_steps: int = 1
     filters_l: Any = "diff"
@@ -131,6 +138,7 @@ class HIFMParams:
     workers: int = 1
     tol: float | None = None
     chroma_denoise: bool = True
+    denoise_sources: bool = True
 
     def __post_init__(self) -> None:
         """Validate every field; a bad one raises :class:`~hifm.errors.InputError` naming it."""
@@ -195,8 +203,9 @@ class HIFMParams:
             raise ValueError(f"parameter pad must be a non-negative integer, got {self.pad!r}")
         if self.tol is not None:
             positive("tol")
-        if not isinstance(self.chroma_denoise, bool):
-            raise ValueError(f"parameter chroma_denoise must be True or False, got {self.chroma_denoise!r}")
+        for flag in ("chroma_denoise", "denoise_sources"):
+            if not isinstance(getattr(self, flag), bool):
+                raise ValueError(f"parameter {flag} must be True or False, got {getattr(self, flag)!r}")
         if self.noise_from not in ("sources", "anchor"):
             raise ValueError(f"parameter noise_from must be 'sources' or 'anchor', got {self.noise_from!r}")
         if self.mu_noise_ref is not None:
@@ -257,10 +266,10 @@ class HIFMParams:
         return self.weight(sigma_noise) / self.rho
 
     def effective_mu(self, threshold: float) -> float:
-        """μ_eff = μ · min(1, (t_c/t)²) for the E-step threshold t (μ itself when ``mu_noise_ref`` is None)."""
+        """μ_eff = μ · min(1, (t_c/t)^p) for the E-step threshold t (μ itself when ``mu_noise_ref`` is None)."""
         if self.mu_noise_ref is None or threshold <= 0:
             return float(self.mu)
-        return float(self.mu) * min(1.0, (self.mu_noise_ref / float(threshold)) ** 2)
+        return float(self.mu) * min(1.0, (self.mu_noise_ref / float(threshold)) ** self.mu_noise_power)
 
     def resolve(self, sigma_noise: float) -> "ResolvedParams":
         """Concrete λ, E-step threshold t = λ/ρ and μ_eff for an estimated noise level."""

@@ -31,6 +31,7 @@ from torch import nn
 from hifm import backend, iteration
 from hifm.anchors import anchor as make_anchor
 from hifm.filters import dct_atoms, get_bank
+from hifm.denoise import tv_denoise
 from hifm.noise import noise_level
 from hifm.ops import TARGETS, gradient_target
 from hifm.params import HIFMParams
@@ -58,7 +59,11 @@ class DeRUNConfig:
         rho, tau, eta, omega, mu, theta: ρ, τ, η, ω, μ, θ (μ = 0 is initialised as 1e-12).
         target: the gradient target of φ (:data:`hifm.ops.TARGETS`): ``"sources"`` or ``"anchor"``
             (T_k = ∇_k M_θ, the supplement's model).
-        mu_noise_ref: t_c of the noise-adaptive μ_eff = μ·min(1, (t_c/t)²) (None: μ as learned).
+        mu_noise_ref, mu_noise_power: t_c and p of the noise-adaptive μ_eff = μ·min(1, (t_c/t)^p)
+            (None: μ as learned).
+        denoise_sources: TV-denoise each source at its own noise level before anything else, as
+            :func:`hifm.solve` does (:func:`hifm.denoise.tv_denoise`, with the noise rule of
+            ``threshold``; only with the noise-adaptive λ).
         sigma_h: H-step size; None = 1/(τ + 2μθ) (the learned factor s then starts at 1).
         h_steps: J, H-step gradient steps per stage.
         threshold: the :class:`hifm.params.HIFMParams` fields that fix the E-step threshold t
@@ -94,6 +99,8 @@ class DeRUNConfig:
     h_steps: int = HIFMParams.h_steps
     target: str = HIFMParams.target
     mu_noise_ref: float | None = HIFMParams.mu_noise_ref
+    mu_noise_power: float = HIFMParams.mu_noise_power
+    denoise_sources: bool = HIFMParams.denoise_sources
     threshold: dict[str, Any] = field(default_factory=dict)
     value_map: str = "scaled"
     value_map_ref: float = 0.1
@@ -166,7 +173,8 @@ class DeRUNConfig:
         kw: dict[str, Any] = dict(
             stages=stages, filters_l=p.filters_l.kernels.tolist(), filters_k=p.filters_k.kernels.tolist(),
             rho=p.rho, tau=p.tau, eta=p.eta, omega=p.omega, mu=p.mu, theta=p.theta, sigma_h=p.sigma_h,
-            h_steps=p.h_steps, target=p.target, mu_noise_ref=p.mu_noise_ref,
+            h_steps=p.h_steps, target=p.target, mu_noise_ref=p.mu_noise_ref, mu_noise_power=p.mu_noise_power,
+            denoise_sources=p.denoise_sources,
             threshold={f.name: getattr(p, f.name) for f in dataclasses.fields(p)
                        if f.name in ("lam", "rho") or f.name.startswith("noise_")},
             value_map="absolute" if p.shrink == "value_map" else "scaled",
@@ -178,7 +186,7 @@ class DeRUNConfig:
 
 
 #: Values of the fields that configurations saved before the gradient target (§2.4) lack.
-LEGACY_FIELDS: dict[str, Any] = {"target": "anchor", "mu_noise_ref": None}
+LEGACY_FIELDS: dict[str, Any] = {"target": "anchor", "mu_noise_ref": None, "denoise_sources": False}
 
 
 class DeRUNOutput(NamedTuple):
@@ -316,13 +324,21 @@ class DeRUN(nn.Module):
             ]
         return torch.tensor(values, dtype=base.dtype, device=base.device)
 
+    def denoised_sources(self, a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Each source image TV-denoised at its own noise level (:func:`hifm.denoise.tv_denoise`, the
+        solver's rule; clean images are returned as they are); no gradient flows through it."""
+        p = self._threshold_params
+        with torch.no_grad():
+            out = [torch.stack([tv_denoise(x, p)[0] for x in src]) for src in (a, b)]
+        return out[0], out[1]
+
     def mu_factor(self, threshold: torch.Tensor) -> torch.Tensor | None:
         """min(1, (t_c/t)²) per image ``(B,)``: the noise adaptation of μ (:meth:`HIFMParams.effective_mu`),
         or None when ``mu_noise_ref`` is None."""
         tc = self.config.mu_noise_ref
         if tc is None:
             return None
-        return torch.clamp((tc / threshold) ** 2, max=1.0)
+        return torch.clamp((tc / threshold) ** self.config.mu_noise_power, max=1.0)
 
     def learned_anchor(self, a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(M_θ, base): M_θ = anchor(A, B) + R(extractor(A, B)), shapes ``(B, H, W)``.
@@ -358,6 +374,8 @@ class DeRUN(nn.Module):
             raise ValueError(f"expected (H, W), (B, H, W) or (B, 1, H, W) tensors, got {tuple(a.shape)}")
         dtype = self.dtype
         a, b = a.to(dtype), b.to(dtype)
+        if self.config.denoise_sources and self._threshold_params.lam is None:
+            a, b = self.denoised_sources(a, b)
         h, w = a.shape[-2:]
         m, base = self.learned_anchor(a, b)
         t = self.thresholds(base, a, b)

@@ -300,8 +300,11 @@ class LossConfig:
 
     Attributes:
         intensity, gradient, ssim, lgde, qabf, fidelity: weights of the terms (:data:`TERMS`).
-        fidelity_anchor: the anchor of :func:`hifm.anchors.anchor` that the fidelity term
-            compares with (computed on the clean sources).
+        fidelity_anchor: what the fidelity term compares with: an anchor of
+            :func:`hifm.anchors.anchor` computed on the clean sources, or ``"teacher"``: the
+            reference images the caller passes (:meth:`FusionLoss.forward`'s ``reference``; the
+            trainer passes the initial network's output on the clean sources, i.e. the classical
+            solver at N iterations: self-distillation for degraded inputs).
         lgde_bins: I (4, 8, 16 or 32).
         lgde_blocks: 𝔅, e.g. (3, 5) (default), (3, 7), (5, 7), (3, 5, 7).
         joint: deep supervision of every stage (weights ∝ (n/N) ** stage_power, normalised)
@@ -363,7 +366,8 @@ class FusionLoss(nn.Module):
         return [x / s for x in w]
 
     def per_image(
-        self, f: torch.Tensor, a: torch.Tensor, b: torch.Tensor, terms: Sequence[str] = TERMS
+        self, f: torch.Tensor, a: torch.Tensor, b: torch.Tensor, terms: Sequence[str] = TERMS,
+        reference: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
         """The unweighted ``terms`` (with a non-zero weight) of each image of ``f (N, 1, H, W)``
         against ``a, b`` (N images, or a divisor of N: repeated): a dict of ``(N,)`` tensors."""
@@ -398,10 +402,15 @@ class FusionLoss(nn.Module):
         if c.qabf:
             out["qabf"] = 1 - qabf(f4, rep(a4), rep(b4))
         if c.fidelity:
-            from hifm.anchors import anchor as make_anchor
+            if c.fidelity_anchor == "teacher":
+                if reference is None:
+                    raise ValueError("fidelity_anchor='teacher' needs the reference images (FusionLoss(..., reference=))")
+                ref = _as4(reference).detach()
+            else:
+                from hifm.anchors import anchor as make_anchor
 
-            with torch.no_grad():
-                ref = make_anchor(a4[:, 0], b4[:, 0], c.fidelity_anchor)[:, None]
+                with torch.no_grad():
+                    ref = make_anchor(a4[:, 0], b4[:, 0], c.fidelity_anchor)[:, None]
             out["fidelity"] = (f4 - rep(ref)).abs().mean((1, 2, 3))
         if c.lgde:
             targets = lgde_target(a4, b4, c.lgde_bins, c.lgde_blocks)
@@ -410,8 +419,10 @@ class FusionLoss(nn.Module):
         return out
 
     def forward(
-        self, stages: Sequence[torch.Tensor], anchor: torch.Tensor | None, a: torch.Tensor, b: torch.Tensor
+        self, stages: Sequence[torch.Tensor], anchor: torch.Tensor | None, a: torch.Tensor, b: torch.Tensor,
+        reference: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """``reference``: the images of ``fidelity_anchor="teacher"`` (one per source pair)."""
         c = self.config
         weights = self.stage_weights(len(stages))
         images = [(w, y) for w, y in zip(weights, stages) if w != 0.0]
@@ -423,7 +434,7 @@ class FusionLoss(nn.Module):
         # every term on every supervised image, LGDE on all of them or on the last ones
         lgde_sets = list(range(n)) if c.lgde_stages == "all" else list(range(last, n))
         other = [k for k in TERMS if k != "lgde"]
-        terms = self.per_image(torch.cat([_as4(y) for _, y in images], 0), a, b, other)
+        terms = self.per_image(torch.cat([_as4(y) for _, y in images], 0), a, b, other, reference)
         per_set_terms = {k: v.reshape(n, batch).mean(1) for k, v in terms.items()}
         if c.lgde:
             lg = self.per_image(torch.cat([_as4(images[i][1]) for i in lgde_sets], 0), a, b, ("lgde",))["lgde"]

@@ -136,7 +136,7 @@ class TrainConfig:
     ckpt_every: int = 100
     threads: int = 1
     device: str = "cpu"
-    init: dict[str, Any] = field(default_factory=lambda: {"filters_l": "dct3", "mu": 0.001})
+    init: dict[str, Any] = field(default_factory=lambda: {"filters_l": "dct3"})
     model: dict[str, Any] = field(default_factory=lambda: {"stages": 9})
     loss: dict[str, Any] = field(default_factory=dict)
     degrade: dict[str, Any] = field(default_factory=lambda: {"p": 0.7, "kinds": None})
@@ -547,6 +547,12 @@ def train(
     if world > 1:
         net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     loss_fn = FusionLoss(LossConfig(**cfg.loss))
+    teacher = None
+    if loss_fn.config.fidelity and loss_fn.config.fidelity_anchor == "teacher":
+        # the initial network (the classical solver at N stages: R is zero at init), frozen
+        teacher = build_model(cfg).to(device).eval()
+        for p_ in teacher.parameters():
+            p_.requires_grad_(False)
     pairs = load_pairs(cfg.data)
     smallest = min(min(pair.a.shape) for pair in pairs)
     if cfg.crop >= 2 * smallest:
@@ -584,7 +590,11 @@ def train(
         )
         res = net(a_in, b_in, return_all=True)
         anchor = res.anchor if model.extractor is not None else None
-        loss, terms = loss_fn(res.stages, anchor, a_cl, b_cl)
+        reference = None
+        if teacher is not None:
+            with torch.no_grad():
+                reference = teacher(a_cl, b_cl)
+        loss, terms = loss_fn(res.stages, anchor, a_cl, b_cl, reference)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if cfg.grad_clip:
