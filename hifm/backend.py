@@ -113,7 +113,10 @@ def asarray_like(a: Any, like: Any, dtype: Any = None) -> Any:
         if is_torch(src):
             t = src.to(like.device)
         else:
-            t = torch.as_tensor(np.ascontiguousarray(src), device=like.device)
+            arr = np.ascontiguousarray(src)
+            if not arr.flags.writeable:  # e.g. a broadcast or a frozen constant: torch wants its own copy
+                arr = arr.copy()
+            t = torch.as_tensor(arr, device=like.device)
         if dtype is None and t.is_floating_point():
             t = t.to(like.dtype if like.is_floating_point() else torch.float64)
         elif dtype is not None:

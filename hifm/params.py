@@ -121,8 +121,8 @@ class HIFMParams:
     tau: float = 10.0
     eta: float = 1.0
     omega: float = 1.0
-    mu: float = 0.05
-    theta: float = 300.0
+    mu: float = 0.1
+    theta: float = 500.0
     target: str = "sources"
     mu_noise_ref: float | None = 0.002
     mu_noise_power: float = 2.0

@@ -80,10 +80,19 @@ _DATA = os.environ.get("HIFM_DATA", "../shared/data")
 #: The configurations of the shipped weights (``--task``): the full data sets under
 #: ``$HIFM_DATA`` (default ``../shared/data``, relative to the repository root; docs/data.md).
 #: ``--data ROOT`` trains on any paired folder instead (e.g. ``samples/tno``).
+#: The loss of the shipped weights (docs/training.md "Loss"): L1 to the initial network's output
+#: on the clean sources (the classical solver at N stages: self-distillation, so that degraded
+#: inputs are mapped to what the solver makes of clean ones) plus the Qabf and gradient terms,
+#: which pull towards the metrics the fusion is judged by.
+DISTILL_LOSS: dict[str, Any] = {"intensity": 0.0, "gradient": 0.3, "ssim": 0.0, "lgde": 0.0, "qabf": 0.3,
+                                "fidelity": 1.0, "fidelity_anchor": "teacher"}
+
 TASK_PRESETS: dict[str, dict[str, Any]] = {
     "ivf": {
         "data": [{"root": f"{_DATA}/roadscene-train", "part": "all"}],
-        "degrade": {"p": 0.7, "kinds": None},
+        "degrade": {"p": 0.3, "kinds": None},
+        "loss": DISTILL_LOSS,
+        "steps": 600,
     },
     "mif": {
         "data": [
@@ -91,7 +100,10 @@ TASK_PRESETS: dict[str, dict[str, Any]] = {
             {"root": f"{_DATA}/mri-pet", "part": "train", "holdout": 0.2},
             {"root": f"{_DATA}/mri-spect", "part": "train", "holdout": 0.2},
         ],
-        "degrade": {"p": 0.5, "kinds": ["gaussian_noise", "poisson_noise", "gaussian_blur"]},
+        "degrade": {"p": 0.3, "kinds": ["gaussian_noise", "poisson_noise", "gaussian_blur"]},
+        "loss": DISTILL_LOSS,
+        "init": {"filters_l": "dct3", "anchor": "two_scale"},
+        "steps": 600,
     },
 }
 
