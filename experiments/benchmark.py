@@ -288,7 +288,8 @@ def plot_vifb_ranks(ranks: dict[str, float], out: Path, n_metrics: int, n_publis
     colors = ["tab:red" if m.startswith(OURS_MARK) else "lightsalmon" if m.startswith(OLD_MARK) else "0.6" for m in order]
     ax.barh(range(len(order)), [ranks[m] for m in order], color=colors)
     ax.set_yticks(range(len(order)))
-    ax.set_yticklabels([plain(m) + (" (ours)" if is_ours(m) else "") for m in order], fontsize=8)
+    ax.set_yticklabels([plain(m).replace(" (old)", "") + (" (ours, old)" if m.startswith(OLD_MARK) else
+                                                          " (ours)" if is_ours(m) else "") for m in order], fontsize=8)
     ax.invert_yaxis()
     ax.set_xlabel(f"mean rank over {n_metrics} metrics and {n_images} images, inserted alone among "
                   f"{n_published} published methods (1 = best)")
@@ -373,14 +374,14 @@ def crops_figure(rows: Sequence[CropRow], methods: Sequence[common.Method], kept
 
     plt = common.pyplot()
     ncol = 3 + len(methods)
-    fig, axes = plt.subplots(len(rows), ncol, figsize=(1.9 * ncol, 2.2 * len(rows)), squeeze=False)
+    fig, axes = plt.subplots(len(rows), ncol, figsize=(1.9 * ncol, 2.4 * len(rows)), squeeze=False)
     table: list[list[Any]] = []
     windowed = False
     for ax_row, row in zip(axes, rows):
         t, b, l, r = row.box
         tiles, win = crop_tiles(row, methods, kept)
         windowed |= win
-        common.show(ax_row[0], row.sample.ir[t:b, l:r], f"{row.title}\ninfrared", fontsize=7)
+        common.show(ax_row[0], row.sample.ir[t:b, l:r], f"{row.title}:\ninfrared", fontsize=7)
         draw_rings(ax_row[0], row.sample, row.box)
         common.show(ax_row[1], row.sample.vis[t:b, l:r], "visible", fontsize=7)
         for ax, (name, img, h, tcr) in zip(ax_row[2:], tiles):
@@ -488,7 +489,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         vifb_section(rep, out, vr, n_pub)
         overview.append((info.title, len(samples), {m.name: f"{vr.mean(m.name):.2f} of {n_pub + 1}" for m in ours}))
         if whole_images:
-            vifb_full = [s for s in samples if s.name in crop_names]
+            vifb_full = sorted((s for s in samples if s.name in crop_names), key=lambda s: CROP_PAIRS.index(s.name))
         else:
             vifb_full = common.load_dataset("vifb-dev", names=[n for n in CROP_PAIRS if n in crop_names])
 
