@@ -173,15 +173,22 @@ def main_target_box(sample: common.Sample, pad: int = 30, min_size: int = 72) ->
         weight = np.where(r.counted & compact, n_near * np.nan_to_num(r.ir_contrast), 0.0)
         if not weight.any():
             weight = np.where(r.counted, n_near * np.nan_to_num(r.ir_contrast), 0.0)
-        sl = slices[int(np.argmax(weight))]
-        top, bottom = sl[0].start - pad, sl[0].stop + pad
-        left, right = sl[1].start - pad, sl[1].stop + pad
-        size = min(max(bottom - top, right - left, min_size), h, w)
-        cy, cx = (top + bottom) // 2, (left + right) // 2
-        top, left = max(0, min(cy - size // 2, h - size)), max(0, min(cx - size // 2, w - size))
-        box = (top, top + size, left, left + size)
+        box = square_box(slices[int(np.argmax(weight))], (h, w), pad, min_size)
     _BOXES[sample.name] = box
     return box
+
+
+def square_box(sl: tuple[slice, slice], shape: tuple[int, int], pad: int = 30,
+               min_size: int = 72) -> tuple[int, int, int, int]:
+    """(top, bottom, left, right) of the square crop centred on the bounding box ``sl`` grown by
+    ``pad`` pixels (at least ``min_size``, at most the image), shifted to lie inside the image."""
+    h, w = shape
+    top, bottom = sl[0].start - pad, sl[0].stop + pad
+    left, right = sl[1].start - pad, sl[1].stop + pad
+    size = min(max(bottom - top, right - left, min_size), h, w)
+    cy, cx = (top + bottom) // 2, (left + right) // 2
+    top, left = max(0, min(cy - size // 2, h - size)), max(0, min(cx - size // 2, w - size))
+    return (top, top + size, left, left + size)
 
 
 def draw_rings(ax: Any, sample: common.Sample, box: tuple[int, int, int, int]) -> None:

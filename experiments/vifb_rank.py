@@ -24,7 +24,7 @@ import numpy as np  # noqa: E402
 
 import common  # noqa: E402
 
-__all__ = ["vifb13", "published_values", "per_image_ranks", "rank_method"]
+__all__ = ["vifb13", "published_values", "per_image_ranks", "published_self_ranks", "rank_method"]
 
 
 def vifb13() -> tuple[str, ...]:
@@ -35,16 +35,31 @@ def vifb13() -> tuple[str, ...]:
 
 
 def published_values(samples: Sequence[common.Sample] | None = None, use_cache: bool = True,
-                     log: bool = True) -> dict[str, dict[str, dict[str, float]]]:
-    """{image: {method: {metric: value}}} for VIFB's 25 published methods (protocol ``vifb``)."""
+                     log: bool = True, methods: Sequence[str] | None = None,
+                     metrics: Sequence[str] | None = None) -> dict[str, dict[str, dict[str, float]]]:
+    """{image: {method: {metric: value}}} for VIFB's published methods (protocol ``vifb``).
+
+    ``methods``: a subset of the published methods (default: all 25); ``metrics``: names for
+    :func:`hifm.metrics.evaluate` (default: :func:`vifb13`).  A sample that is a centre crop
+    of its pair (``common.load_dataset(..., crop=N)``) is compared with the same centre crop of
+    the published images.  Cached in ``runs/experiments-cache/`` by the metric code's digest,
+    the metrics, pairs, methods (and crop sizes, when cropped).
+    """
     from hifm.io import read_image
 
-    metrics = vifb13()
+    metrics = list(metrics) if metrics is not None else list(vifb13())
     root = common.DATASETS["vifb-dev"].root
     samples = samples if samples is not None else common.load_dataset("vifb-dev")
-    methods = sorted(p.name for p in (root / "fused").iterdir() if p.is_dir())
+    available = sorted(p.name for p in (root / "fused").iterdir() if p.is_dir())
+    if methods is not None:
+        unknown = sorted(set(methods) - set(available))
+        if unknown:
+            raise KeyError(f"no published fused images for {unknown} in {root / 'fused'}")
+    names = [m for m in available if methods is None or m in methods]
     digest = common.files_digest((common.REPO / "hifm" / "metrics").glob("*.py"))
-    key = {"digest": digest, "metrics": list(metrics), "pairs": [s.name for s in samples], "methods": methods}
+    key: dict = {"digest": digest, "metrics": metrics, "pairs": [s.name for s in samples], "methods": names}
+    if any(s.shape != _stored_shape(root, s.name) for s in samples):
+        key["crop"] = [list(s.shape) for s in samples]
     tag = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
     cache = common.CACHE_DIR / f"vifb_published_per_image_{tag}.json"
     if use_cache and cache.is_file():
@@ -54,16 +69,25 @@ def published_values(samples: Sequence[common.Sample] | None = None, use_cache: 
     out: dict[str, dict[str, dict[str, float]]] = {}
     for s in samples:
         out[s.name] = {}
-        for m in methods:
-            fused = read_image(root / "fused" / m / f"{s.name}.jpg")
+        for m in names:
+            fused = common.center_crop(read_image(root / "fused" / m / f"{s.name}.jpg"), s.shape)
             out[s.name][m] = common.evaluate(fused, s, metrics=metrics, protocol="vifb")
         if log:
-            print(f"[vifb_rank] published values of {s.name} done", flush=True)
+            print(f"[vifb_rank] published values of {s.name} done ({', '.join(metrics)})", flush=True)
     common.CACHE_DIR.mkdir(parents=True, exist_ok=True)
     tmp = cache.with_suffix(".tmp")
     tmp.write_text(json.dumps({"key": key, "values": out}))
     tmp.replace(cache)
     return out
+
+
+def _stored_shape(root: Path, name: str) -> tuple[int, int]:
+    """(height, width) of the stored infrared image of pair ``name`` (header only)."""
+    from PIL import Image
+
+    path = next((root / "ir").glob(f"{name}.*"))
+    with Image.open(path) as im:
+        return int(im.size[1]), int(im.size[0])
 
 
 def per_image_ranks(ours: Mapping[str, Mapping[str, float]],
@@ -80,6 +104,20 @@ def per_image_ranks(ours: Mapping[str, Mapping[str, float]],
             column = [vals[k]] + [pub[m][k] for m in pub]
             total += common.rank_values(column, common.higher_is_better(k))[0]
         out[image] = total / len(metrics)
+    return out
+
+
+def published_self_ranks(published: Mapping[str, Mapping[str, Mapping[str, float]]],
+                         metrics: Sequence[str] | None = None) -> dict[str, dict[str, float]]:
+    """{method: {image: mean rank}} of each published method among the *others* and itself
+    (the same count of entries as one of ours inserted alone), by :func:`per_image_ranks`."""
+    images = list(published)
+    names = list(published[images[0]]) if images else []
+    out = {}
+    for m in names:
+        vals = {img: published[img][m] for img in images}
+        others = {img: {k: v for k, v in published[img].items() if k != m} for img in images}
+        out[m] = per_image_ranks(vals, others, metrics)
     return out
 
 
@@ -115,13 +153,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     samples = common.load_dataset("vifb-dev")
     pub = published_values(samples)
     if args.method == "published":
-        metrics = vifb13()
-        names = list(next(iter(pub.values())))
-        scores = {}
-        for m in names:
-            vals = {img: pub[img][m] for img in pub}
-            others = {img: {k: v for k, v in pub[img].items() if k != m} for img in pub}
-            scores[m] = float(np.mean(list(per_image_ranks(vals, others, metrics).values())))
+        scores = {m: float(np.mean(list(r.values()))) for m, r in published_self_ranks(pub).items()}
         for m, r in sorted(scores.items(), key=lambda kv: kv[1]):
             print(f"{m:12s} {r:6.2f}")
         return 0

@@ -5,7 +5,7 @@ The scripts are run in this process (``main(argv)``), so the imports and compile
 shared; all six together take well under a minute.  Without the full data sets (a fresh
 clone) they run on the shipped samples and say so in their reports; only the VIFB ranking
 figure of the benchmark and the halo validation's published methods need the VIFB
-development set.
+development set (the benchmark's hot-target crops then show a shipped TNO pair only).
 """
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
+import numpy as np
 import pytest
 
 from ._data import DATA, missing
@@ -29,7 +30,7 @@ SCRIPTS = {
     "solver_vs_network": ["crops.png", "quality_vs_time.png"],
     "ablation": ["ablation.png"],
     "degradation": ["fog_failure.png", "degradation_summary.png"],
-    "benchmark": ["vifb_mean_rank.png"],
+    "benchmark": ["vifb_mean_rank.png", "hot_target_crops.png"],
     "halo_validation": ["halo_crops.png", "halo_ranked.png"],
 }
 
@@ -91,3 +92,63 @@ def test_rank_values_and_spread_indices() -> None:
     assert common.spread_indices(4, None) == [0, 1, 2, 3]
     table = common.markdown_table(["a", "b"], [["x|y", 0.5]])
     assert "x\\|y" in table and "0.500" in table
+
+
+def test_benchmark_per_image_mean_ranks_by_hand() -> None:
+    bench = _load("benchmark")
+    R = bench.common.Result
+    results = [R("d", "p1", "x", {"SF": 3.0, "CE": 1.0}, 0.0, 1), R("d", "p1", "y", {"SF": 1.0, "CE": 2.0}, 0.0, 1),
+               R("d", "p2", "x", {"SF": 1.0, "CE": 1.0}, 0.0, 1), R("d", "p2", "y", {"SF": 1.0, "CE": 0.5}, 0.0, 1)]
+    # p1: SF x 1, y 2; CE (lower is better) x 1, y 2.  p2: SF tied 1.5 / 1.5; CE x 2, y 1.
+    ranks = bench.per_image_mean_ranks(results, ["x", "y"], ["SF", "CE"])
+    assert ranks == {"x": (1 + 1 + 1.5 + 2) / 4, "y": (2 + 2 + 1.5 + 1) / 4}
+
+
+def test_vifb_published_self_ranks_by_hand() -> None:
+    vifb_rank = _load("vifb_rank")
+    published = {"im1": {"A": {"SF": 3.0}, "B": {"SF": 2.0}, "C": {"SF": 1.0}},
+                 "im2": {"A": {"SF": 1.0}, "B": {"SF": 1.0}, "C": {"SF": 5.0}}}
+    ranks = vifb_rank.published_self_ranks(published, ["SF"])
+    assert ranks == {"A": {"im1": 1.0, "im2": 2.5}, "B": {"im1": 2.0, "im2": 2.5}, "C": {"im1": 3.0, "im2": 1.0}}
+
+
+def test_benchmark_person_pair_picks_the_upright_target() -> None:
+    bench = _load("benchmark")
+    rng = np.random.default_rng(0)
+
+    def scene(top: int, left: int, h: int, w: int, level: float) -> np.ndarray:
+        ir = 60.0 + rng.normal(0.0, 1.0, (200, 240))
+        ir[top : top + h, left : left + w] = level
+        return np.clip(ir, 0, 255).astype(np.uint8)
+
+    vis = np.full((200, 240), 100, np.uint8)
+    upright = bench.common.Sample("t", "upright", scene(70, 110, 56, 18, 200.0), vis)
+    wide = bench.common.Sample("t", "wide", scene(90, 90, 18, 56, 250.0), vis)  # stronger, but lying
+    flat = bench.common.Sample("t", "flat", np.full((200, 240), 60, np.uint8), vis)
+    picked = bench.person_pair([wide, flat, upright])
+    assert picked is not None
+    sample, (top, bottom, left, right) = picked
+    assert sample.name == "upright"
+    assert bottom - top == right - left  # a square crop
+    assert top <= 70 and bottom >= 70 + 56 and left <= 110 and right >= 110 + 18
+    assert bench.person_pair([wide, flat]) is None
+
+
+def test_benchmark_old_weights_rows(tmp_path: Path) -> None:
+    if not _unrolled_available():
+        pytest.skip("unrolled (torch) not importable")
+    bench = _load("benchmark")
+    weights = EXPERIMENTS.parent / "unrolled" / "weights"  # any valid ivf weights stand in for the old ones
+    out = tmp_path / "b"
+    assert bench.main(["--quick", "--out", str(out), "--datasets", "tno", "--old-weights", str(weights)]) == 0
+    text = (out / "results.md").read_text()
+    assert re.search(r"^\| \*\*◇ DeRUN \(old\)\*\* \|\s*\**\d", text, re.MULTILINE), text[:3000]
+    assert "DeRUN (old) |" in text  # a column of the side-by-side table
+
+
+def test_benchmark_old_weights_errors(tmp_path: Path) -> None:
+    bench = _load("benchmark")
+    with pytest.raises(SystemExit, match="--old-weights .*not a folder"):
+        bench.main(["--quick", "--out", str(tmp_path), "--old-weights", str(tmp_path / "missing")])
+    with pytest.raises(SystemExit, match="--old-weights .*no ivf.json"):
+        bench.main(["--quick", "--out", str(tmp_path), "--old-weights", str(tmp_path)])
