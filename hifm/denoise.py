@@ -45,7 +45,7 @@ class PlaneDenoise:
 def tv_denoise(plane: Any, params: HIFMParams | None = None, iters: int = DENOISE_ITERS) -> tuple[Any, PlaneDenoise]:
     """TV-denoise a 2-D plane in [0, 1] when its noise level calls for it (see the module docstring).
 
-    ``params`` supplies the noise rule (κ, σ₀, λ_min) and ρ; everything else is the default TV
+    ``params`` supplies the noise rule (κ, σ₀, λ_min), ρ and the FFT threads; everything else is the default TV
     model (banks ∂x, ∂y, μ = 0), so that the solver and DeRUN (which stores only the noise rule)
     denoise alike.  Returns the plane (the same object when untouched, else a new one clipped
     to [0, 1]) and a :class:`PlaneDenoise`.
@@ -56,7 +56,8 @@ def tv_denoise(plane: Any, params: HIFMParams | None = None, iters: int = DENOIS
     if backend.is_torch(plane):
         plane = plane.detach()
     sigma = float(estimate_noise(plane))
-    rule = {f.name: getattr(p, f.name) for f in dataclasses.fields(p) if f.name == "rho" or f.name.startswith("noise_")}
+    rule = {f.name: getattr(p, f.name) for f in dataclasses.fields(p)
+            if f.name in ("rho", "workers") or f.name.startswith("noise_")}
     tv = HIFMParams(mu=0.0, target="anchor", **rule)
     lam = tv.weight(sigma)
     if lam <= p.noise_floor:

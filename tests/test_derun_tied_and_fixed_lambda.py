@@ -34,8 +34,8 @@ def test_tied_network_at_init_equals_the_solver(pair):
     assert len(res.stages) == 6
     for n in (1, 3, 6):  # every stage's output is that many solver iterations
         ref = hifm.solve(a, b, iters=n, params=params)
-        # measured ≤ 1.2e-15
-        assert np.abs(np.clip(res.stages[n - 1].numpy(), 0, 1) - ref).max() < 1e-14, n
+        # measured ≤ 6e-14 (the sources' TV denoising runs in NumPy's fused engine and torch's reference)
+        assert np.abs(np.clip(res.stages[n - 1].numpy(), 0, 1) - ref).max() < 2e-13, n
     # the iterations did something
     assert np.abs(res.stages[-1].numpy() - res.stages[0].numpy()).max() > 1e-3
 
@@ -102,7 +102,7 @@ def test_threshold_comes_from_the_solvers_anchor_not_the_learned_one(pair):
     from hifm.noise import estimate_noise
 
     a, b = pair
-    params = HIFMParams(dtype="float64", noise_from="anchor")
+    params = HIFMParams(dtype="float64", noise_from="anchor", denoise_sources=False)
     net = DeRUN.from_hifm(params, stages=2, dtype=torch.float64)
     gen = torch.Generator().manual_seed(1)
     with torch.no_grad():

@@ -16,7 +16,7 @@ pytest.importorskip("safetensors")
 
 from hifm.io import write_image  # noqa: E402
 from unrolled.data import CropSampler, DataSpec, DegradeConfig, holdout_part, load_pairs  # noqa: E402
-from unrolled.train import TrainConfig, config_from_args, load_checkpoint, lr_at, train  # noqa: E402
+from unrolled.train import TASK_PRESETS, TrainConfig, config_from_args, load_checkpoint, lr_at, train  # noqa: E402
 from unrolled.weights import WeightsError  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -195,7 +195,7 @@ def test_cli_config_precedence_and_hifm_train_help(tmp_path, capsys):
     args = p.parse_args(["--task", "mif", "--config", str(cfg_file), "--batch", "5", "--data", "x/y:test", "--stages", "4"])
     cfg = config_from_args(args)
     assert cfg.steps == 7 and cfg.batch == 5 and cfg.data == [{"root": "x/y", "part": "test"}]
-    assert cfg.model["stages"] == 4 and cfg.out == "runs/mif" and cfg.degrade["p"] == 0.5
+    assert cfg.model["stages"] == 4 and cfg.out == "runs/mif" and cfg.degrade["p"] == TASK_PRESETS["mif"]["degrade"]["p"]
     with pytest.raises(SystemExit) as exc:
         cli.main(["train", "--help"])
     assert exc.value.code == 0

@@ -90,7 +90,7 @@ DISTILL_LOSS: dict[str, Any] = {"intensity": 0.0, "gradient": 0.3, "ssim": 0.0, 
 TASK_PRESETS: dict[str, dict[str, Any]] = {
     "ivf": {
         "data": [{"root": f"{_DATA}/roadscene-train", "part": "all"}],
-        "degrade": {"p": 0.3, "kinds": None},
+        "degrade": {"p": 0.0, "kinds": None},
         "loss": DISTILL_LOSS,
         "steps": 600,
     },
