@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +31,27 @@ def sample_dir(name: str) -> Path:
     path = SAMPLES / name
     assert path.is_dir(), f"shipped sample folder {path} is missing"
     return path
+
+
+def sample_pair_counts() -> dict[str, int]:
+    """Pairs per shipped sample folder as ``samples/README.md`` states them (its table rows
+    ``| `tno/{ir,vi}/` | 5 | ...``): {"tno": 5, "synthetic/mri-pet": 2, ...}."""
+    counts: dict[str, int] = {}
+    for line in (SAMPLES / "README.md").read_text(encoding="utf-8").splitlines():
+        m = re.match(r"^\|\s*`([^`{]+)/\{[^}]*\}/`\s*\|\s*(\d+)\s*\|", line)
+        if m:
+            counts[m.group(1)] = int(m.group(2))
+    assert counts, "no sample table found in samples/README.md"
+    return counts
+
+
+def full_or_sample(name: str, stand_in: str) -> tuple[Path, bool]:
+    """(folder, is_full): the full data set ``DATA/<name>`` when present, else the shipped
+    sample folder ``samples/<stand_in>`` that a fresh clone checks in its place."""
+    path = DATA / name
+    if path.is_dir():
+        return path, True
+    return sample_dir(stand_in), False
 
 
 def _has_gpu() -> bool:
