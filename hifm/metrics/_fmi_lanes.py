@@ -21,8 +21,8 @@ repeats is done once:
   column, so the 9 "row candidates" (row i, first column whose upper end is >= F_i) and the
   9 "column candidates" (column r, first row with F_i > U_r) enumerate each such cell
   exactly once;
-* log2 is a polynomial evaluation without branches (:func:`_log2`), 3-4 times faster here
-  than the C library's ``log2`` that ``math.log2`` calls.
+* log2 is a polynomial evaluation without branches (:func:`_log2`), faster here than the
+  C library's ``log2`` that ``math.log2`` calls.
 
 For the W bound (negative correlation) the columns are taken in ascending order of their
 intervals (1 - A_j, 1 - A_{j-1}], so both bounds share one code path.
