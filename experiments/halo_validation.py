@@ -22,7 +22,9 @@ computes :func:`hifm.metrics.halo` (H, lower is better) and
   three with the highest H on that pair.
 
 ``--quick``: two pairs (labMan, walkingnight), five published methods and the anchor, no
-sensitivity study, small figures (CI).
+sensitivity study, small figures (CI). Without VIFB-dev (a fresh clone), ``--quick`` scores
+our anchor on two of the shipped TNO sample pairs (``samples/tno``) instead and says in the
+report that the published methods' images are not available; a full run needs VIFB-dev.
 """
 from __future__ import annotations
 
@@ -44,6 +46,8 @@ OURS_MARK = "◆ "
 KEY_PAIRS = ("walkingnight", "labMan")
 SHOWN = ("Hybrid_MSD", "HMSD_GF", "GFF")
 QUICK_METHODS = ("DLF", "Hybrid_MSD", "HMSD_GF", "GFF", "NSCT_SR")
+STAND_IN = "tno-samples"  # shipped pairs scored by --quick without VIFB-dev (our methods only)
+STAND_IN_PAIRS = 2
 SENSITIVITY = {
     "near ring (1, 6]": {"near": (1.0, 6.0)},
     "near (1, 15], surround (25, 45]": {"near": (1.0, 15.0), "surround": (25.0, 45.0)},
@@ -216,7 +220,11 @@ def crops_figure(samples: Sequence[common.Sample], sc: Scores, columns: Sequence
     plt = common.pyplot()
     rows = [s for s in samples if main_target_box(s) is not None]
     ncol = 2 + len(columns)
-    fig, axes = plt.subplots(len(rows), ncol, figsize=(1.9 * ncol, 2.35 * len(rows)), squeeze=False)
+    fig, axes = plt.subplots(max(len(rows), 1), ncol, figsize=(1.9 * ncol, 2.35 * max(len(rows), 1)), squeeze=False)
+    if not rows:
+        for ax in axes[0]:
+            ax.axis("off")
+        axes[0][0].text(0.0, 0.5, "no hot target detected on these pairs", fontsize=8)
     for ax_row, s in zip(axes, rows):
         box = main_target_box(s)
         assert box is not None
@@ -230,23 +238,33 @@ def crops_figure(samples: Sequence[common.Sample], sc: Scores, columns: Sequence
     return common.save_figure(fig, path, dpi=130)
 
 
-def ranked_figure(samples: Sequence[common.Sample], sc: Scores, methods: Sequence[str], path: Path, k: int = 3) -> Path:
+def ranked_figure(samples: Sequence[common.Sample], sc: Scores, methods: Sequence[str], path: Path, k: int = 3,
+                  key_pairs: Sequence[str] = KEY_PAIRS) -> Path:
     plt = common.pyplot()
-    rows = [s for s in samples if s.name in KEY_PAIRS and main_target_box(s) is not None]
-    ncol = 2 + 2 * k
-    fig, axes = plt.subplots(len(rows), ncol, figsize=(1.9 * ncol, 2.35 * len(rows)), squeeze=False)
+    rows = [s for s in samples if s.name in key_pairs and main_target_box(s) is not None]
+    chosen: dict[str, list[str]] = {}
+    for s in rows:
+        order = sorted((m for m in methods if not math.isnan(sc.halo[(m, s.name)])), key=lambda m: sc.halo[(m, s.name)])
+        chosen[s.name] = order[:k] + order[-k:] if len(order) > 2 * k else order
+    ncol = 2 + max((len(c) for c in chosen.values()), default=0)
+    fig, axes = plt.subplots(max(len(rows), 1), ncol, figsize=(1.9 * ncol, 2.35 * max(len(rows), 1)), squeeze=False)
     for ax_row, s in zip(axes, rows):
         box = main_target_box(s)
         assert box is not None
-        order = sorted((m for m in methods if not math.isnan(sc.halo[(m, s.name)])), key=lambda m: sc.halo[(m, s.name)])
-        chosen = order[:k] + order[-k:]
         tile(ax_row[0], s.ir, box, f"{s.name}: infrared")
         draw_rings(ax_row[0], s, box)
         tile(ax_row[1], s.vis, box, "visible")
-        for j, (ax, m) in enumerate(zip(ax_row[2:], chosen)):
-            tag = "lowest H" if j < k else "highest H"
+        few = len(chosen[s.name]) <= 2 * k
+        for j, (ax, m) in enumerate(zip(ax_row[2:], chosen[s.name])):
+            tag = f"rank {j + 1} by H" if few else ("lowest H" if j < k else "highest H")
             tile(ax, sc.fused[(m, s.name)], box,
                  f"{m} ({tag})\nH {common.fmt(sc.halo[(m, s.name)])}  TCR {common.fmt(sc.tcr[(m, s.name)], 2)}")
+        for ax in ax_row[2 + len(chosen[s.name]):]:
+            ax.axis("off")
+    if not rows:
+        for ax in axes[0]:
+            ax.axis("off")
+        axes[0][0].text(0.0, 0.5, "no hot target detected on these pairs", fontsize=8)
     common.tight(fig, pad=0.3)
     return common.save_figure(fig, path, dpi=130)
 
@@ -261,13 +279,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     common.setup_threads(args.threads)
     out = common.output_dir(args, OUT_NAME)
-    rep = common.Report("Halo and target-contrast measures: validation on VIFB", common.command_line(NAME, argv), out)
+    title = "Halo and target-contrast measures: validation on VIFB"
 
-    samples = common.load_dataset("vifb-dev", names=list(KEY_PAIRS) if args.quick else None)
-    root = common.DATASETS["vifb-dev"].root
-    published = sorted(p.name for p in (root / "fused").iterdir() if p.is_dir())
-    if args.quick:
-        published = [m for m in published if m in QUICK_METHODS]
+    have_vifb = bool(common.available_datasets(["vifb-dev"], args.quick))  # a full run stops here without it
+    if have_vifb:
+        samples = common.load_dataset("vifb-dev", names=list(KEY_PAIRS) if args.quick else None)
+        root = common.DATASETS["vifb-dev"].root
+        published = sorted(p.name for p in (root / "fused").iterdir() if p.is_dir())
+        if args.quick:
+            published = [m for m in published if m in QUICK_METHODS]
+        key_pairs: Sequence[str] = KEY_PAIRS
+    else:  # --quick in a fresh clone: our methods on shipped pairs, no published images
+        samples = common.load_dataset(STAND_IN, max_pairs=STAND_IN_PAIRS)
+        published = []
+        key_pairs = [s.name for s in samples]
+        common.DATA_NOTES.append(f"our methods scored on {len(samples)} pairs of the shipped "
+                                 f"{common.DATASETS[STAND_IN].title} instead, without the published methods' images")
+        title = "Halo and target-contrast measures: VIFB-dev not available, our methods on shipped samples"
+    rep = common.Report(title, common.command_line(NAME, argv), out)
     notes: list[str] = []
     ours = our_methods(include_solvers=not (args.quick or args.no_ours), notes=notes)
     sc = score_all(samples, published, ours)
@@ -280,8 +309,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "is negative for dark rings) and `hifm.metrics.target_contrast` (**TCR**: the fused image's "
         "target-over-surroundings contrast as a fraction of the infrared's; 1 = kept, 0 = lost, < 0 = inverted), "
         "both on luminance with the default parameters; definitions in `docs/metrics.md`. "
-        f"Images: VIFB's published fused images of {len(published)} methods on the {len(pairs)} development pairs "
-        "(`../shared/data/vifb-dev`), and ours (◆): "
+        + (f"Images: VIFB's published fused images of {len(published)} methods on the {len(pairs)} development pairs "
+           "(VIFB-dev, `$HIFM_DATA/vifb-dev`), and ours (◆): " if have_vifb else
+           f"Images: ours (◆) on {len(pairs)} pairs of the shipped {common.DATASETS[STAND_IN].title} "
+           f"(`{common.DATASETS[STAND_IN].root.relative_to(common.REPO)}`: {', '.join(pairs)}); "
+           "**the published methods' fused images are not available** (they come with VIFB-dev, which was not "
+           "found: see the Data line above and docs/data.md), so this run validates nothing against them. Ours: ")
         + "; ".join(f"**{m.name.replace(OURS_MARK, '')}**: {m.note}" for m in ours) + "."
     )
     rep.bullets(notes)
@@ -307,8 +340,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     rep.table(["method", "H ↓", "signed H", "TCR"], summary, digits=[0, 3, 3, 2])
 
     rep.text("How to read: H ≈ 0 where F's near ring is what the sources show there; the crops below show which "
-             "rings the larger values measure. Points specific to these pairs:")
-    rep.bullets([
+             "rings the larger values measure." + (" Points specific to these pairs:" if have_vifb else ""))
+    rep.bullets([] if not have_vifb else [
         "labMan: the infrared camera darkens the wall around the warm head (a ring of the source itself). A fusion "
         "that carries that ring at no more than its own infrared gain is not charged for it, although the eye sees a "
         "dark aura (MSVD, HMSD_GF in the crops); only the part beyond that counts.",
@@ -325,17 +358,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     rep.table(["method", *pairs], [[m, *[sc.tcr[(m, p)] for p in pairs]] for m, *_ in summary], digits=2)
 
     ranked = [r[0] for r in summary if not math.isnan(r[1]) and not r[0].startswith(OURS_MARK)]
-    columns = [ranked[0], *[m for m in SHOWN if m in published], ranked[-1], ours[0].name]
-    columns = list(dict.fromkeys(columns))
+    rings = ("Infrared: target outline red, near ring's outer edge yellow (10 px), surrounding ring cyan (20–40 px). ")
     rep.heading("Crops")
-    fig1 = crops_figure(samples, sc, columns, out / "halo_crops.png")
-    rep.figure(fig1, "Crops around the main hot target of each pair (the one that weighs most in H). "
-                     "Infrared: target outline red, near ring's outer edge yellow (10 px), surrounding ring cyan "
-                     f"(20–40 px). Methods: lowest mean H ({ranked[0]}), Hybrid_MSD, HMSD_GF, GFF, highest mean H "
-                     f"({ranked[-1]}), our anchor; H and TCR of that pair.")
-    fig2 = ranked_figure(samples, sc, methods, out / "halo_ranked.png")
-    rep.figure(fig2, "walkingnight and labMan: the three methods with the lowest and the three with the highest H "
-                     "on that pair.")
+    if ranked:
+        columns = list(dict.fromkeys([ranked[0], *[m for m in SHOWN if m in published], ranked[-1], ours[0].name]))
+        fig1 = crops_figure(samples, sc, columns, out / "halo_crops.png")
+        rep.figure(fig1, "Crops around the main hot target of each pair (the one that weighs most in H). " + rings +
+                   f"Methods: lowest mean H ({ranked[0]}), Hybrid_MSD, HMSD_GF, GFF, highest mean H "
+                   f"({ranked[-1]}), our anchor; H and TCR of that pair.")
+    else:
+        fig1 = crops_figure(samples, sc, [m.name for m in ours], out / "halo_crops.png")
+        rep.figure(fig1, "Crops around the main hot target of each pair (the one that weighs most in H). " + rings +
+                   "Our methods only (no published images in this run); H and TCR of that pair.")
+    fig2 = ranked_figure(samples, sc, methods, out / "halo_ranked.png", key_pairs=key_pairs)
+    rep.figure(fig2, (f"{' and '.join(key_pairs)}: the three methods with the lowest and the three with the highest "
+                      "H on that pair." if have_vifb else
+                      f"{', '.join(key_pairs)}: our methods ordered by H on that pair."))
 
     if not args.quick:
         rep.heading("Stability of the ranking")

@@ -8,12 +8,14 @@ A test that needs a missing full data set is skipped with the reason — or fail
 """
 from __future__ import annotations
 
+import os
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from ._data import DATA, missing
+from ._data import DATA, in_ci, missing
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "samples"
@@ -32,6 +34,30 @@ def sample_dir(name: str) -> Path:
     path = SAMPLES / name
     assert path.is_dir(), f"shipped sample folder {path} is missing"
     return path
+
+
+def sample_pair_counts() -> dict[str, int]:
+    """Pairs per shipped sample folder as ``samples/README.md`` states them (its table rows
+    ``| `tno/{ir,vi}/` | 5 | ...``): {"tno": 5, "synthetic/mri-pet": 2, ...}."""
+    counts: dict[str, int] = {}
+    for line in (SAMPLES / "README.md").read_text(encoding="utf-8").splitlines():
+        m = re.match(r"^\|\s*`([^`{]+)/\{[^}]*\}/`\s*\|\s*(\d+)\s*\|", line)
+        if m:
+            counts[m.group(1)] = int(m.group(2))
+    assert counts, "no sample table found in samples/README.md"
+    return counts
+
+
+def full_or_sample(name: str, stand_in: str) -> tuple[Path, bool]:
+    """(folder, is_full): the full data set ``DATA/<name>`` when present, else the shipped
+    sample folder ``samples/<stand_in>`` that a fresh clone checks in its place (in CI, where
+    ``CI=true``, a missing full data set is an error instead: tests/_data.py)."""
+    path = DATA / name
+    if path.is_dir():
+        return path, True
+    if in_ci():
+        missing(path, "CI needs the full development data")
+    return sample_dir(stand_in), False
 
 
 def _has_gpu() -> bool:

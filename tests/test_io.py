@@ -19,6 +19,7 @@ from hifm.io import ImageFormat, from_float, read_image, to_float, write_image
 
 from ._data import DATA as SHARED_DATA
 from ._data import missing
+from .conftest import SAMPLES
 RNG = np.random.default_rng(1234)
 
 
@@ -481,15 +482,24 @@ def test_image_format_is_frozen():
 # ----------------------------------------------------------------- shared data
 
 
-def _shared_folder(name: str) -> Path:
-    if name.startswith("samples/"):
-        from .conftest import sample_dir
+# full data set -> the shipped folder a fresh clone reads instead, with its kinds of files
+STAND_INS = {
+    "tno": ("tno", "gray-rgb", "gray-rgb"),
+    "roadscene-test": ("synthetic/mri-pet", "gray", "colour"),  # gray + colour, as RoadScene
+    "mri-ct": ("synthetic/mri-ct", "gray", "gray"),
+}
 
-        return sample_dir(name[len("samples/"):])
-    folder = SHARED_DATA / name
-    if not folder.is_dir():
-        missing(folder)
-    return folder
+
+def _shared_folder(name: str, ir_kind: str, vi_kind: str) -> tuple[Path, str, str]:
+    """The folder to read and the kinds of its two modalities: a shipped sample folder
+    (``samples/...``), a full data set, or (in a fresh clone) the full set's stand-in."""
+    from .conftest import full_or_sample, sample_dir
+
+    if name.startswith("samples/"):
+        return sample_dir(name[len("samples/"):]), ir_kind, vi_kind
+    stand_in, s_ir, s_vi = STAND_INS[name]
+    folder, full = full_or_sample(name, stand_in)
+    return (folder, ir_kind, vi_kind) if full else (folder, s_ir, s_vi)
 
 
 @pytest.mark.parametrize(
@@ -498,12 +508,18 @@ def _shared_folder(name: str) -> Path:
      ("tno", "gray-rgb", "gray-rgb"), ("roadscene-test", "gray", "colour"), ("mri-ct", "gray-rgb", "gray-rgb")],
 )
 def test_read_every_shared_file(name, ir_kind, vi_kind):
-    folder = _shared_folder(name)
+    from .conftest import sample_pair_counts
+
+    folder, ir_kind, vi_kind = _shared_folder(name, ir_kind, vi_kind)
     subdirs = sorted(p for p in folder.iterdir() if p.is_dir())
     assert len(subdirs) == 2
+    counts = sample_pair_counts()
     for sub, kind in zip(sorted(subdirs, key=lambda p: p.name not in ("ir", "mri")), (ir_kind, vi_kind)):
         files = sorted(sub.iterdir())
         assert files, f"no files in {sub}"
+        rel = folder.relative_to(SAMPLES).as_posix() if folder.is_relative_to(SAMPLES) else None
+        if rel is not None:  # a shipped folder: as many files as samples/README.md says
+            assert len(files) == counts[rel], sub
         for path in files:
             raw = read_image(path)
             gray = read_image(path, gray_if_equal=True)

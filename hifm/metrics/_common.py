@@ -7,10 +7,11 @@ Everything here works on single 2-D float64 planes (the protocols of
 
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import numpy as np
-
+from numba import njit
 from scipy import ndimage
 
 from ..errors import InputError
@@ -100,10 +101,20 @@ def round_half_away(x: np.ndarray) -> np.ndarray:
     0.49999999999999994; this version compares the fractional part instead.
     """
     x = np.asarray(x, dtype=np.float64)
-    ax = np.abs(x)
-    fl = np.floor(ax)
-    r = fl + ((ax - fl) >= 0.5)
-    return np.copysign(r, x)
+    out = np.empty(x.shape)
+    _round_half_away_kernel(x.ravel(), out.reshape(-1))
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _round_half_away_kernel(x: np.ndarray, out: np.ndarray) -> None:
+    """One pass of |x| -> floor(|x|) + (frac >= 0.5), sign of x put back (NaN stays NaN)."""
+    for i in range(x.size):
+        v = x[i]
+        ax = abs(v)
+        fl = np.floor(ax)
+        r = fl + (1.0 if (ax - fl) >= 0.5 else 0.0)
+        out[i] = math.copysign(r, v)
 
 
 def matlab_gradient_x(img: np.ndarray) -> np.ndarray:

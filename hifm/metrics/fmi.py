@@ -1,9 +1,12 @@
 """Feature mutual information (Fast-FMI, Haghighat & Razian 2014) with pixel, DCT, wavelet
 and gradient features, as implemented by Haghighat's reference ``fmi.m`` (window 3).
 
-The sliding-window loop is compiled with Numba; each window is processed exactly as the
-reference code does (column-major flattening, constant windows -> ones, the phi/theta
-coupling, the "b == f" shortcut that compares with the possibly normalised f window).
+The sliding-window loop is compiled with Numba; each window is processed as the reference
+code does (column-major flattening, constant windows -> ones, the phi/theta coupling, the
+"b == f" shortcut that compares with the possibly normalised f window). Window 3 (the only
+one the metrics use) runs :mod:`hifm.metrics._fmi_lanes`, which processes a run of windows
+at once; :func:`_fmi_map` (one window at a time, also in the literal all-cells form of the
+reference) serves other windows and the tests.
 """
 
 from __future__ import annotations
@@ -17,11 +20,12 @@ from scipy import fft as sfft
 
 from ..errors import InputError
 from ._common import PlaneCache, cached, matlab_gradient_x
+from ._fmi_lanes import fmi_maps3
 from .protocol import compute
 
 __all__ = [
     "fmi_pixel", "fmi_dct", "fmi_wavelet", "fmi_gradient",
-    "fmi_plane", "fmi_features", "dwt2_dmey", "DMEY_MATLAB_SCALING_FILTER", "FEATURES",
+    "fmi_plane", "fmi_planes", "fmi_features", "dwt2_dmey", "DMEY_MATLAB_SCALING_FILTER", "FEATURES",
 ]
 
 FEATURES = ("none", "dct", "wavelet", "gradient")
@@ -84,43 +88,65 @@ _DMEY_LO_D, _DMEY_HI_D = _matlab_dmey_filters()
 
 
 @njit(cache=True, nogil=True)
-def _conv_down_rows(x: np.ndarray, lo: np.ndarray, hi: np.ndarray,
-                    out_lo: np.ndarray, out_hi: np.ndarray) -> None:
-    """Along axis 1: MATLAB ``dwt``'s convdown for 'sym' mode. Half-sample symmetric
-    extension by L-1 samples, 'valid' convolution (direct sum over the taps), keep samples
-    2, 4, ..., n+L-1 (1-based)."""
-    m, n = x.shape
+def _conv_down_axis0(x: np.ndarray, lo: np.ndarray, hi: np.ndarray,
+                     out_lo: np.ndarray, out_hi: np.ndarray) -> None:
+    """Along axis 0: MATLAB ``dwt``'s convdown for 'sym' mode. Half-sample symmetric
+    extension by L-1 samples, 'valid' convolution, keep samples 2, 4, ..., n+L-1
+    (1-based): ``out[o, :] = sum_k h[k] ext[2 o + L - k, :]``, k = 0, 1, ..., L-1 summed in
+    this order for every coefficient (the order decides the rounding noise of flat
+    regions; see :func:`dwt2_dmey`). The loop over axis 1 is innermost, so the compiler
+    vectorises it without changing any coefficient's summation order."""
+    n, m = x.shape
     taps = lo.size
-    ext = np.empty(n + 2 * (taps - 1))
     e = taps - 1
-    nout = out_lo.shape[1]
-    for r in range(m):
-        for t in range(ext.size):
-            # symmetric (half-sample) index into 0..n-1, repeated reflection
-            i = t - e
-            period = 2 * n
-            i = i % period
-            if i >= n:
-                i = period - 1 - i
-            ext[t] = x[r, i]
-        for o in range(nout):
-            t = 2 * o + 1  # 0-based index into the valid convolution
-            s_lo = 0.0
-            s_hi = 0.0
-            for k in range(taps):
-                v = ext[t + taps - 1 - k]
-                s_lo += lo[k] * v
-                s_hi += hi[k] * v
-            out_lo[r, o] = s_lo
-            out_hi[r, o] = s_hi
+    ext = np.empty((n + 2 * e, m))
+    period = 2 * n
+    for t in range(n + 2 * e):
+        i = (t - e) % period  # symmetric (half-sample) index into 0..n-1, repeated reflection
+        if i >= n:
+            i = period - 1 - i
+        for c in range(m):
+            ext[t, c] = x[i, c]
+    acc_lo = np.empty(m)
+    acc_hi = np.empty(m)
+    for o in range(out_lo.shape[0]):
+        base = 2 * o + 1 + taps - 1  # 0-based index into the valid convolution is 2 o + 1
+        for c in range(m):
+            acc_lo[c] = 0.0
+            acc_hi[c] = 0.0
+        k = 0
+        while k + 3 <= taps:  # three taps per pass over the accumulators, same order
+            l0, l1, l2 = lo[k], lo[k + 1], lo[k + 2]
+            h0, h1, h2 = hi[k], hi[k + 1], hi[k + 2]
+            r0 = base - k
+            for c in range(m):
+                v0 = ext[r0, c]
+                v1 = ext[r0 - 1, c]
+                v2 = ext[r0 - 2, c]
+                acc_lo[c] = ((acc_lo[c] + l0 * v0) + l1 * v1) + l2 * v2
+                acc_hi[c] = ((acc_hi[c] + h0 * v0) + h1 * v1) + h2 * v2
+            k += 3
+        while k < taps:
+            wl = lo[k]
+            wh = hi[k]
+            row = base - k
+            for c in range(m):
+                v = ext[row, c]
+                acc_lo[c] += wl * v
+                acc_hi[c] += wh * v
+            k += 1
+        for c in range(m):
+            out_lo[o, c] = acc_lo[c]
+            out_hi[o, c] = acc_hi[c]
 
 
-def _dwt_rows(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    m, n = x.shape
+def _dwt_axis0(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Low- and high-pass half of one 1-D ``dwt`` level along axis 0 of ``x``."""
+    n, m = x.shape
     nout = (n + _DMEY_LO_D.size - 1) // 2
-    lo = np.empty((m, nout))
-    hi = np.empty((m, nout))
-    _conv_down_rows(np.ascontiguousarray(x), _DMEY_LO_D, _DMEY_HI_D, lo, hi)
+    lo = np.empty((nout, m))
+    hi = np.empty((nout, m))
+    _conv_down_axis0(np.ascontiguousarray(x, dtype=np.float64), _DMEY_LO_D, _DMEY_HI_D, lo, hi)
     return lo, hi
 
 
@@ -132,10 +158,10 @@ def dwt2_dmey(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nda
     Implemented as a direct sum over the taps. In flat image regions the detail
     coefficients are pure rounding noise, whose pattern depends on the summation order;
     FMI on such regions inherits it (see docs/metrics.md, FMI_w)."""
-    zl, zh = _dwt_rows(x)
-    ca_t, ch_t = _dwt_rows(zl.T)
-    cv_t, cd_t = _dwt_rows(zh.T)
-    return ca_t.T, ch_t.T, cv_t.T, cd_t.T
+    zl_t, zh_t = _dwt_axis0(np.asarray(x, dtype=np.float64).T)  # rows: along axis 1 of x
+    ca, ch = _dwt_axis0(zl_t.T)
+    cv, cd = _dwt_axis0(zh_t.T)
+    return ca, ch, cv, cd
 
 
 def _wavelet_feature(x: np.ndarray) -> np.ndarray:
@@ -492,18 +518,45 @@ def _fmi_map(fa: np.ndarray, fb: np.ndarray, ff: np.ndarray, w: int,
     return out
 
 
+def _features3(a: np.ndarray, b: np.ndarray, f: np.ndarray, feature: str,
+               cache: PlaneCache | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    return tuple(cached(cache, "fmi_" + feature, x, lambda y: fmi_features(y, feature))  # type: ignore[return-value]
+                 for x in (a, b, f))
+
+
 def fmi_plane(a: np.ndarray, b: np.ndarray, f: np.ndarray, feature: str = "none",
               window: int = 3, cache: PlaneCache | None = None) -> float:
     """Fast-FMI of one plane triple: mean over all fully inside ``window``×``window``
-    windows of (FMI(A, F) + FMI(B, F)) / 2 on the chosen feature maps."""
-    if window < 2:
-        raise InputError("FMI window must be at least 2")
-    fa = cached(cache, "fmi_" + feature, a, lambda x: fmi_features(x, feature))
-    fb = cached(cache, "fmi_" + feature, b, lambda x: fmi_features(x, feature))
-    ff = cached(cache, "fmi_" + feature, f, lambda x: fmi_features(x, feature))
-    if min(ff.shape) < window:  # type: ignore[union-attr]
-        raise InputError(f"FMI needs feature maps of at least {window}×{window} pixels")
-    return float(np.mean(_fmi_map(fa, fb, ff, int(window))))
+    windows (``window`` odd, >= 3) of (FMI(A, F) + FMI(B, F)) / 2 on the chosen feature
+    maps."""
+    return fmi_planes([(a, b, f)], feature, window, cache)[0]
+
+
+def fmi_planes(triples: list[tuple[np.ndarray, np.ndarray, np.ndarray]], feature: str = "none",
+               window: int = 3, cache: PlaneCache | None = None) -> list[float]:
+    """:func:`fmi_plane` of several plane triples (a_k, b_k, f_k). With window 3, the triples
+    that share their ``b`` plane (the same array: the one infrared plane of the ``vifb``
+    protocol) are computed together, the statistics of the ``b`` windows once."""
+    window = int(window)
+    if window < 3 or window % 2 == 0:
+        raise InputError(f"FMI window must be odd and at least 3, got {window}")
+    feats = [_features3(a, b, f, feature, cache) for a, b, f in triples]
+    for fa, fb, ff in feats:
+        if min(ff.shape) < window:
+            raise InputError(f"FMI needs feature maps of at least {window}×{window} pixels")
+    if window != 3:
+        return [float(np.mean(_fmi_map(fa, fb, ff, window))) for fa, fb, ff in feats]
+    out: list[float] = [0.0] * len(feats)
+    groups: dict[int, list[int]] = {}
+    for k, (_, b, _) in enumerate(triples):
+        groups.setdefault(id(b), []).append(k)
+    for ks in groups.values():
+        fb = feats[ks[0]][1]
+        maps = fmi_maps3(np.stack([feats[k][0] for k in ks]), np.ascontiguousarray(fb),
+                         np.stack([feats[k][2] for k in ks]))
+        for k, mp in zip(ks, maps):
+            out[k] = float(np.mean(mp))
+    return out
 
 
 # --------------------------------------------------------------------------- public API

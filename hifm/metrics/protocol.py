@@ -159,7 +159,10 @@ def _compute_prepared(info: MetricInfo, prep: Prepared) -> float:
         with np.errstate(all="ignore"):
             return float(info.plane_fn(al, bl, fl, prep.cache))
     with np.errstate(all="ignore"):
-        vals = [info.plane_fn(ak, bk, fk, prep.cache) for ak, bk, fk in prep.triples]
+        if info.planes_fn is not None:
+            vals = info.planes_fn(prep.triples, prep.cache)
+        else:
+            vals = [info.plane_fn(ak, bk, fk, prep.cache) for ak, bk, fk in prep.triples]
     return float(np.mean(vals)) if len(vals) > 1 else float(vals[0])
 
 

@@ -17,6 +17,7 @@ __all__ = ["MetricInfo", "REGISTRY", "get_metric", "list_metrics", "VIFB_METRICS
            "EXTRA_METRICS", "DEFAULT_METRICS", "TARGET_METRICS"]
 
 PlaneFn = Callable[[np.ndarray | None, np.ndarray | None, np.ndarray, PlaneCache], float]
+PlanesFn = Callable[[list, PlaneCache], list]
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,10 @@ class MetricInfo:
     on the side-by-side fused planes: Spatial_frequency) or ``"luma"`` (one value on one
     luminance plane per image under every protocol: Halo, TCR);
     ``default``: computed when no metric names are given (``evaluate(..., metrics=None)``,
-    ``hifm eval`` without ``--metrics``); the halo and target measures are opt-in."""
+    ``hifm eval`` without ``--metrics``); the halo and target measures are opt-in;
+    ``planes_fn``: optional ``planes_fn(triples, cache) -> values``, the values of
+    ``plane_fn`` for all plane triples of a ``"mean"`` metric at once (FMI: the infrared
+    plane's window statistics are shared by the three colour planes)."""
 
     name: str
     func: Callable[..., float]
@@ -47,6 +51,7 @@ class MetricInfo:
     min_size: int = 1
     kind: str = "mean"
     default: bool = True
+    planes_fn: PlanesFn | None = None
 
     @property
     def reference_name(self) -> str:
@@ -72,6 +77,13 @@ def _fmi(feature: str) -> PlaneFn:
         return fmi.fmi_plane(a, b, f, feature, 3, cache)  # type: ignore[arg-type]
 
     return plane
+
+
+def _fmi_all(feature: str) -> PlanesFn:
+    def planes(triples: list, cache: PlaneCache) -> list:
+        return fmi.fmi_planes(triples, feature, 3, cache)
+
+    return planes
 
 
 _VIFB = "X. Zhang, P. Ye, G. Xiao, VIFB, CVPR Workshops 2020 (implementation)"
@@ -124,15 +136,16 @@ _ENTRIES = [
                ("Variance", "SD", "STD"), uses_sources=False),
     MetricInfo("fmi_pixel", fmi.fmi_pixel, _fmi("none"), True, "[0, 1]",
                "Haghighat & Razian, IEEE AICT 2014 (Fast-FMI)", ("FMI_pixel", "FMI_pix"),
-               min_size=3),
+               min_size=3, planes_fn=_fmi_all("none")),
     MetricInfo("fmi_dct", fmi.fmi_dct, _fmi("dct"), True, "[0, 1]",
-               "Haghighat & Razian, IEEE AICT 2014 (Fast-FMI)", ("FMI_dct",), min_size=3),
+               "Haghighat & Razian, IEEE AICT 2014 (Fast-FMI)", ("FMI_dct",), min_size=3,
+               planes_fn=_fmi_all("dct")),
     MetricInfo("fmi_wavelet", fmi.fmi_wavelet, _fmi("wavelet"), True, "[0, 1]",
                "Haghighat & Razian, IEEE AICT 2014 (Fast-FMI)", ("FMI_w",),
-               min_size=3),
+               min_size=3, planes_fn=_fmi_all("wavelet")),
     MetricInfo("fmi_gradient", fmi.fmi_gradient, _fmi("gradient"), True, "[0, 1]",
                "Haghighat & Razian, IEEE AICT 2014 (Fast-FMI)", ("FMI_gradient", "FMI_g"),
-               min_size=3),
+               min_size=3, planes_fn=_fmi_all("gradient")),
     MetricInfo("vif", viff.vif, lambda a, b, f, c: viff.vif_plane(a, b, f, c), True,
                "[0, inf), usually < 1", "Han et al., Information Fusion 14(2), 2013",
                ("VIF", "VIFF"), min_size=81),
