@@ -122,6 +122,19 @@ def test_noise_estimate_matches_pywt_on_numpy_and_torch(rng):
         assert float(estimate_noise(t(x))) == pytest.approx(want, abs=1e-12)
 
 
+def test_noise_estimate_relation_to_skimage(rng):
+    """skimage's estimate_sigma: the same band divided by Φ⁻¹(3/4) rather than 0.6745."""
+    restoration = pytest.importorskip("skimage.restoration")
+    from scipy.stats import norm
+
+    from hifm.noise import estimate_noise
+
+    for shape in [(17, 23), (64, 48)]:
+        x = rng.random(shape)
+        want = restoration.estimate_sigma(x)
+        assert float(estimate_noise(x)) * 0.6745 / norm.ppf(0.75) == pytest.approx(want, rel=1e-12)
+
+
 def test_records_graph():
     torch = pytest.importorskip("torch")
     from hifm.backend import records_graph

@@ -2,9 +2,11 @@
 
 Forward pass for sources A, B ``(B, H, W)`` in [0, 1] (luminance):
 
+0. with ``denoise_sources`` (the default, as :func:`hifm.solve`), each source is TV-denoised at
+   its own noise level (:func:`hifm.denoise.tv_denoise`);
 1. base = anchor(A, B) (the solver's anchor, :func:`hifm.anchors.anchor`);
-   t = max(t_min, κ·(σ̂ − σ₀)) per image, σ̂ from the sources or the base as the solver
-   (:func:`hifm.noise.noise_level`), or λ/ρ when λ is fixed;
+   t = λ/ρ with λ = max(λ_min, κ·(σ̂ − σ₀)) per image, σ̂ from the sources or the base as the
+   solver (:func:`hifm.noise.noise_level`), or λ/ρ with the fixed λ; μ_eff = μ·min(1, (t_c/t)^p);
 2. M_θ = base + R(extractor(A, B)) (R's last layer is zero at init, so M_θ = base);
 3. M_θ, A and B are padded by half-sample reflection to a fast FFT size
    (:func:`hifm.solver.pad_reflect`, :func:`hifm.solver.padded_shape`), exactly as

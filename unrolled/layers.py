@@ -20,7 +20,8 @@ it contains no copy of that math.  Parametrisations:
   ``"scaled"``   S(a) = (t/t₀) · V(a · t₀/t; q),   q⁰ = soft_{t₀}(p)  ⇒ S = soft_t exactly;
   ``"absolute"`` S(a) = V(a; soft_t(p) + δq),      δq⁰ = 0          ⇒ S = the solver's value map.
 
-  t = max(t_min, κ σ̂(M)) is the solver's noise-adaptive threshold of each image.
+  t = λ/ρ with λ = max(λ_min, κ(σ̂ − σ₀)) is the solver's noise-adaptive threshold of each image
+  (:meth:`hifm.params.HIFMParams.threshold`; σ̂ from the sources or the anchor, ``noise_from``).
 """
 from __future__ import annotations
 
