@@ -130,3 +130,22 @@ def test_report_evaluate(run, tmp_path, capsys):
     assert "| method | EN | SSIM |" in table
     for name, vals in folder["means"].items():
         assert f"| {name} | {vals['entropy']:.3f} | {vals['ssim']:.3f} |" in table
+
+
+def test_validation_curve_of_a_distillation_run(run, tmp_path):
+    """The teacher loss (the shipped presets') needs the teacher's images on the held-out crops;
+    at step 0 the network is its own teacher, so on clean crops the fidelity term is exactly 0."""
+    root, _, cfg = run
+    out = tmp_path / "distill"
+    loss = {"intensity": 0.0, "gradient": 0.3, "ssim": 0.0, "lgde": 0.0, "qabf": 0.3, "fidelity": 1.0,
+            "fidelity_anchor": "teacher", "joint": False}  # the last stage only: it is the teacher's image
+    dcfg = TrainConfig.from_dict({**cfg.as_dict(), "out": str(out), "loss": loss, "steps": 1})
+    train(dcfg, progress=False)
+    values = report.validation_curve(out, [str(root)], crops=2, crop=20)
+    assert [s for s, _, _ in values] == [0, 1]
+    no_fidelity = TrainConfig.from_dict({**dcfg.as_dict(), "out": str(tmp_path / "nf"), "loss": {**loss, "fidelity": 0.0},
+                                         "steps": 1})
+    train(no_fidelity, progress=False)
+    plain = report.validation_curve(tmp_path / "nf", [str(root)], crops=2, crop=20)
+    assert values[0][2] == pytest.approx(plain[0][2], rel=1e-6)  # clean inputs at init: fidelity 0
+    assert values[0][1] > plain[0][1]  # degraded inputs: the output differs from the teacher's

@@ -119,14 +119,19 @@ def validation_curve(run: str | Path, data: Sequence[str], crops: int = 16, crop
     sampler = CropSampler(pairs, crop=crop, seed=seed, degrade=DegradeConfig(**cfg.degrade))
     a_in, b_in, a_cl, b_cl = (torch.from_numpy(x) for x in sampler.batch(0, 0, crops, 1))
     loss_fn = FusionLoss(LossConfig(**cfg.loss))
+    model = build_model(cfg).eval()
+    reference = None
+    if loss_fn.config.fidelity and loss_fn.config.fidelity_anchor == "teacher":
+        with torch.no_grad():  # the teacher of training: the initial network on the clean sources
+            reference = model(a_cl, b_cl)
 
     def loss_of(model: torch.nn.Module, a: torch.Tensor, b: torch.Tensor) -> float:
         with torch.no_grad():
             res = model(a, b, return_all=True)
-            return float(loss_fn(res.stages, res.anchor if model.extractor is not None else None, a_cl, b_cl)[0])
+            anchor = res.anchor if model.extractor is not None else None
+            return float(loss_fn(res.stages, anchor, a_cl, b_cl, reference)[0])
 
     out = []
-    model = build_model(cfg).eval()
     out.append((0, loss_of(model, a_in, b_in), loss_of(model, a_cl, b_cl)))
     for c in ckpts:
         tensors, m = load_checkpoint(c)
