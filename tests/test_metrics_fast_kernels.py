@@ -177,3 +177,61 @@ def test_qcb_qcv_real_ffts_match_complex_form() -> None:
     for a, b, f in cases:
         assert qcb_qcv.qcb_plane(a, b, f) == pytest.approx(qcb_plane_complex(a, b, f), rel=1e-12, abs=0)
         assert qcb_qcv.qcv_plane(a, b, f) == pytest.approx(qcv_plane_complex(a, b, f), rel=1e-14, abs=0)
+
+
+# ----------------------------------------------------------------- compiled filters
+def _filter_images() -> list[np.ndarray]:
+    """A real plane, its square (large values), random noise of odd sizes, a tiny image."""
+    rng = np.random.default_rng(11)
+    vi, _ = _tno("07")
+    return [vi, vi[:61, :47] ** 2, rng.random((37, 53)) * 255.0,
+            rng.normal(0.0, 1.0, (12, 9)), rng.random((3, 4))]
+
+
+def test_separable_filters_same_bits_as_scipy() -> None:
+    """``sep_symmetric_valid`` / ``sep_symmetric_same_zero`` against SciPy's
+    ``correlate1d`` along axis 0 then axis 1 (zero padding), cropped: equal arrays."""
+    from scipy import ndimage
+
+    from hifm.metrics import _filters
+    from hifm.metrics._common import gaussian_window
+
+    windows = [gaussian_window(11, 1.5), gaussian_window(33, 33 / 5.0), gaussian_window(5, 1.0),
+               np.exp(-np.arange(-15.0, 16.0) ** 2 / 8.0) / 5.0, np.array([0.5])]
+    checked = 0
+    for img in _filter_images():
+        for g in windows:
+            h = g.size // 2
+            full = ndimage.correlate1d(ndimage.correlate1d(img, g, axis=0, mode="constant"),
+                                       g, axis=1, mode="constant")
+            np.testing.assert_array_equal(_filters.sep_symmetric_same_zero(img, g), full)
+            if min(img.shape) < g.size:
+                assert _filters.sep_symmetric_valid(img, g).size == 0
+                continue
+            valid = full[h:img.shape[0] - h, h:img.shape[1] - h]
+            np.testing.assert_array_equal(_filters.sep_symmetric_valid(img, g), valid)
+            np.testing.assert_array_equal(_filters.sep_symmetric_valid(img, g, 2), valid[::2])
+            checked += 1
+    assert checked >= 10
+    with pytest.raises(ValueError):
+        _filters.sep_symmetric_valid(np.ones((9, 9)), np.array([0.2, 0.3, 0.5]))
+
+
+@pytest.mark.parametrize("mode", ["constant", "mirror", "nearest"])
+def test_3x3_filters_same_bits_as_scipy(mode: str) -> None:
+    """``correlate3x3`` / ``convolve3x3`` against ``ndimage.correlate`` / ``convolve``:
+    the metrics' Sobel kernels and random kernels with zeros, equal arrays."""
+    from scipy import ndimage
+
+    from hifm.metrics import _filters
+
+    rng = np.random.default_rng(12)
+    sobel = np.array([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])
+    holes = rng.standard_normal((3, 3))
+    holes[rng.random((3, 3)) < 0.4] = 0.0
+    for img in _filter_images():
+        for k in (sobel, sobel.T / 8.0, rng.standard_normal((3, 3)), holes):
+            np.testing.assert_array_equal(_filters.correlate3x3(img, k, mode),
+                                          ndimage.correlate(img, k, mode=mode))
+            np.testing.assert_array_equal(_filters.convolve3x3(img, k, mode),
+                                          ndimage.convolve(img, k, mode=mode))
