@@ -235,3 +235,29 @@ def test_3x3_filters_same_bits_as_scipy(mode: str) -> None:
                                           ndimage.correlate(img, k, mode=mode))
             np.testing.assert_array_equal(_filters.convolve3x3(img, k, mode),
                                           ndimage.convolve(img, k, mode=mode))
+
+
+def test_gray_rgb_triple_computed_once_same_values() -> None:
+    """A gray image stored as RGB (fused and visible): every per-plane metric is computed on
+    one plane triple and averaged over the three planes; the values equal the mean of the
+    per-plane kernel evaluated on each of three separate copies (the computation before)."""
+    from hifm.metrics import DEFAULT_METRICS, get_metric
+    from hifm.metrics._common import PlaneCache
+
+    vi, ir = _tno("07")
+    vi, ir = vi[:90, :120], ir[:90, :120]
+    fu = np.round(0.5 * vi + 0.5 * ir)
+    rgb = lambda x: np.repeat(x.astype(np.uint8)[..., None], 3, axis=2)  # noqa: E731
+    colour = np.stack([vi, np.round(0.8 * vi), np.round(0.6 * vi + 20)], axis=2)
+    cases = [(rgb(vi), [vi.copy() for _ in range(3)]),  # distinct objects per plane
+             (colour.astype(np.uint8), [colour[..., k].copy() for k in range(3)])]
+    for vis, vplanes in cases:  # a gray visible, then a colour one (three values)
+        got = evaluate(rgb(fu), vis, ir.astype(np.uint8))
+        cache = PlaneCache()
+        for name in DEFAULT_METRICS:
+            info = get_metric(name)
+            if info.kind != "mean":
+                continue
+            with np.errstate(all="ignore"):
+                want = float(np.mean([info.plane_fn(a, ir, fu.copy(), cache) for a in vplanes]))
+            assert got[name] == want or (np.isnan(want) and np.isnan(got[name])), name
