@@ -4,7 +4,9 @@ one-window-at-a-time kernel ``hifm.metrics.fmi._fmi_map`` (its fast form and its
 transcription of the reference code), its polynomial log2 against the C library, and the
 reordered dmey ``dwt2`` against the previous row-by-row code (``tests/_metrics_reference``),
 bit for bit. Random windows, windows built to hit every branch of the reference, and real
-images (the shipped TNO samples, VIFB-dev when present)."""
+images (the shipped TNO samples, VIFB-dev when present). Also the compiled filters
+(``hifm.metrics._filters``) against ``scipy.ndimage``, bit for bit, and the ``vifb``
+protocol's single computation of a gray image stored as RGB against per-plane copies."""
 
 from __future__ import annotations
 
@@ -177,3 +179,87 @@ def test_qcb_qcv_real_ffts_match_complex_form() -> None:
     for a, b, f in cases:
         assert qcb_qcv.qcb_plane(a, b, f) == pytest.approx(qcb_plane_complex(a, b, f), rel=1e-12, abs=0)
         assert qcb_qcv.qcv_plane(a, b, f) == pytest.approx(qcv_plane_complex(a, b, f), rel=1e-14, abs=0)
+
+
+# ----------------------------------------------------------------- compiled filters
+def _filter_images() -> list[np.ndarray]:
+    """A real plane, its square (large values), random noise of odd sizes, a tiny image."""
+    rng = np.random.default_rng(11)
+    vi, _ = _tno("07")
+    return [vi, vi[:61, :47] ** 2, rng.random((37, 53)) * 255.0,
+            rng.normal(0.0, 1.0, (12, 9)), rng.random((3, 4))]
+
+
+def test_separable_filters_same_bits_as_scipy() -> None:
+    """``sep_symmetric_valid`` / ``sep_symmetric_same_zero`` against SciPy's
+    ``correlate1d`` along axis 0 then axis 1 (zero padding), cropped: equal arrays."""
+    from scipy import ndimage
+
+    from hifm.metrics import _filters
+    from hifm.metrics._common import gaussian_window
+
+    windows = [gaussian_window(11, 1.5), gaussian_window(33, 33 / 5.0), gaussian_window(5, 1.0),
+               np.exp(-np.arange(-15.0, 16.0) ** 2 / 8.0) / 5.0, np.array([0.5])]
+    checked = 0
+    for img in _filter_images():
+        for g in windows:
+            h = g.size // 2
+            full = ndimage.correlate1d(ndimage.correlate1d(img, g, axis=0, mode="constant"),
+                                       g, axis=1, mode="constant")
+            np.testing.assert_array_equal(_filters.sep_symmetric_same_zero(img, g), full)
+            if min(img.shape) < g.size:
+                assert _filters.sep_symmetric_valid(img, g).size == 0
+                continue
+            valid = full[h:img.shape[0] - h, h:img.shape[1] - h]
+            np.testing.assert_array_equal(_filters.sep_symmetric_valid(img, g), valid)
+            np.testing.assert_array_equal(_filters.sep_symmetric_valid(img, g, 2), valid[::2])
+            checked += 1
+    assert checked >= 10
+    with pytest.raises(ValueError):
+        _filters.sep_symmetric_valid(np.ones((9, 9)), np.array([0.2, 0.3, 0.5]))
+
+
+@pytest.mark.parametrize("mode", ["constant", "mirror", "nearest"])
+def test_3x3_filters_same_bits_as_scipy(mode: str) -> None:
+    """``correlate3x3`` / ``convolve3x3`` against ``ndimage.correlate`` / ``convolve``:
+    the metrics' Sobel kernels and random kernels with zeros, equal arrays."""
+    from scipy import ndimage
+
+    from hifm.metrics import _filters
+
+    rng = np.random.default_rng(12)
+    sobel = np.array([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])
+    holes = rng.standard_normal((3, 3))
+    holes[rng.random((3, 3)) < 0.4] = 0.0
+    for img in _filter_images():
+        for k in (sobel, sobel.T / 8.0, rng.standard_normal((3, 3)), holes):
+            np.testing.assert_array_equal(_filters.correlate3x3(img, k, mode),
+                                          ndimage.correlate(img, k, mode=mode))
+            np.testing.assert_array_equal(_filters.convolve3x3(img, k, mode),
+                                          ndimage.convolve(img, k, mode=mode))
+
+
+def test_gray_rgb_triple_computed_once_same_values() -> None:
+    """A gray image stored as RGB (fused and visible): every per-plane metric is computed on
+    one plane triple and averaged over the three planes; the values equal the mean of the
+    per-plane kernel evaluated on each of three separate copies (the computation before)."""
+    from hifm.metrics import DEFAULT_METRICS, get_metric
+    from hifm.metrics._common import PlaneCache
+
+    vi, ir = _tno("07")
+    vi, ir = vi[:90, :120], ir[:90, :120]
+    fu = np.round(0.5 * vi + 0.5 * ir)
+    rgb = lambda x: np.repeat(x.astype(np.uint8)[..., None], 3, axis=2)  # noqa: E731
+    colour = np.stack([vi, np.round(0.8 * vi), np.round(0.6 * vi + 20)], axis=2)
+    cases = [(rgb(vi), [vi.copy() for _ in range(3)]),  # distinct objects per plane
+             (colour.astype(np.uint8), [colour[..., k].copy() for k in range(3)])]
+    for vis, vplanes in cases:  # a gray visible, then a colour one (three values)
+        got = evaluate(rgb(fu), vis, ir.astype(np.uint8))
+        cache = PlaneCache()
+        for name in DEFAULT_METRICS:
+            info = get_metric(name)
+            if info.kind != "mean":
+                continue
+            with np.errstate(all="ignore"):
+                want = float(np.mean([info.plane_fn(a, ir, fu.copy(), cache) for a in vplanes]))
+            assert got[name] == want or (np.isnan(want) and np.isnan(got[name])), name

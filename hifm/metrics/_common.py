@@ -15,6 +15,7 @@ from numba import njit
 from scipy import ndimage
 
 from ..errors import InputError
+from ._filters import convolve3x3, correlate3x3, sep_symmetric_valid
 
 __all__ = [
     "as_plane",
@@ -134,12 +135,18 @@ def matlab_gradient(img: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def correlate_same_zero(img: np.ndarray, kernel: np.ndarray) -> np.ndarray:
-    """MATLAB ``filter2(kernel, img, 'same')``: correlation with zero padding (odd kernels)."""
+    """MATLAB ``filter2(kernel, img, 'same')``: correlation with zero padding (odd kernels;
+    3×3 ones by :func:`hifm.metrics._filters.correlate3x3`, SciPy's bits)."""
+    if np.shape(kernel) == (3, 3):
+        return correlate3x3(img, kernel, "constant")
     return ndimage.correlate(img, kernel, mode="constant", cval=0.0)
 
 
 def convolve_same_zero(img: np.ndarray, kernel: np.ndarray) -> np.ndarray:
-    """MATLAB ``conv2(img, kernel, 'same')`` for odd kernels: true convolution, zero padding."""
+    """MATLAB ``conv2(img, kernel, 'same')`` for odd kernels: true convolution, zero padding
+    (3×3 kernels by :func:`hifm.metrics._filters.convolve3x3`, SciPy's bits)."""
+    if np.shape(kernel) == (3, 3):
+        return convolve3x3(img, kernel, "constant")
     return ndimage.convolve(img, kernel, mode="constant", cval=0.0)
 
 
@@ -154,17 +161,12 @@ def gaussian_window(size: int, sigma: float) -> np.ndarray:
     return g / g.sum()
 
 
-def filter2_valid(img: np.ndarray, g1: np.ndarray) -> np.ndarray:
-    """MATLAB ``filter2(outer(g1, g1), img, 'valid')`` for a symmetric separable window."""
-    n = g1.size
-    h = n // 2
-    out = ndimage.correlate1d(img, g1, axis=0, mode="constant")
-    out = ndimage.correlate1d(out, g1, axis=1, mode="constant")
-    m0 = img.shape[0] - n + 1
-    m1 = img.shape[1] - n + 1
-    if m0 <= 0 or m1 <= 0:
-        return np.zeros((max(m0, 0), max(m1, 0)))
-    return out[h : h + m0, h : h + m1]
+def filter2_valid(img: np.ndarray, g1: np.ndarray, row_step: int = 1) -> np.ndarray:
+    """MATLAB ``filter2(outer(g1, g1), img, 'valid')`` for a symmetric separable window,
+    computed as SciPy's ``correlate1d`` along axis 0 then axis 1 (zero padding) would and
+    cropped to the valid part (:func:`hifm.metrics._filters.sep_symmetric_valid`, the same
+    bits); every ``row_step``-th row of it."""
+    return sep_symmetric_valid(img, g1, row_step)
 
 
 def normalise1(img: np.ndarray) -> np.ndarray:

@@ -126,6 +126,8 @@ def prepare(fused: object, a: object | None = None, b: object | None = None,
 
     # vifb with a 3-plane fused image: per plane k, (A_k or A, B_k or the one B plane, F_k)
     fplanes = _planes(f)
+    if _is_gray_rgb(f):  # one object for equal planes: computed once (see _compute_prepared)
+        fplanes = [fplanes[0]] * 3
 
     def source_planes(x: np.ndarray | None) -> list[np.ndarray | None]:
         if x is None:
@@ -158,11 +160,19 @@ def _compute_prepared(info: MetricInfo, prep: Prepared) -> float:
         al, bl, fl = prep.luma()
         with np.errstate(all="ignore"):
             return float(info.plane_fn(al, bl, fl, prep.cache))
+    # plane triples made of the same objects (a gray image stored as RGB, fused and first
+    # source) have the same value: computed once, then averaged as if computed per plane
+    keys = [tuple(id(x) for x in t) for t in prep.triples]
+    slot: dict[tuple[int, ...], int] = {}
+    for k in keys:
+        slot.setdefault(k, len(slot))
+    uniq = [prep.triples[keys.index(k)] for k in slot]
     with np.errstate(all="ignore"):
         if info.planes_fn is not None:
-            vals = info.planes_fn(prep.triples, prep.cache)
+            uvals = info.planes_fn(uniq, prep.cache)
         else:
-            vals = [info.plane_fn(ak, bk, fk, prep.cache) for ak, bk, fk in prep.triples]
+            uvals = [info.plane_fn(ak, bk, fk, prep.cache) for ak, bk, fk in uniq]
+    vals = [uvals[slot[k]] for k in keys]
     return float(np.mean(vals)) if len(vals) > 1 else float(vals[0])
 
 

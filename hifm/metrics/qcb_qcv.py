@@ -12,9 +12,9 @@ from functools import lru_cache
 
 import numpy as np
 from scipy import fft as sfft
-from scipy import ndimage
 
 from ._common import PlaneCache, cached, correlate_same_zero, freq_grid, normalise1
+from ._filters import sep_symmetric_same_zero
 from .protocol import compute
 
 __all__ = ["qcb", "qcv", "qcb_plane", "qcv_plane"]
@@ -64,9 +64,10 @@ _G4 = _gauss31(4.0)
 
 
 def _sep_same_zero(img: np.ndarray, g: np.ndarray) -> np.ndarray:
-    """filter2(outer(g, g), img, 'same') for a real ``img`` (zero padding)."""
-    y = ndimage.correlate1d(img, g, axis=0, mode="constant")
-    return ndimage.correlate1d(y, g, axis=1, mode="constant")
+    """filter2(outer(g, g), img, 'same') for a real ``img`` (zero padding): SciPy's
+    ``correlate1d`` along axis 0, then axis 1, bit for bit
+    (:func:`hifm.metrics._filters.sep_symmetric_same_zero`)."""
+    return sep_symmetric_same_zero(img, g)
 
 
 def _qcb_masked_contrast(x: np.ndarray, cache: PlaneCache | None) -> np.ndarray:

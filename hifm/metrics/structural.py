@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import ndimage
 
 from ._common import (
     PlaneCache,
@@ -20,6 +19,7 @@ from ._common import (
     gaussian_window,
     pearson,
 )
+from ._filters import correlate3x3
 from .protocol import compute
 
 __all__ = [
@@ -103,8 +103,8 @@ _NABF_L = 1.5
 
 def _nabf_edges(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     # per_extn_im_fn: mirror without repeating the edge pixel = ndimage 'mirror'
-    gv = ndimage.correlate(x, _NABF_V, mode="mirror")
-    gh = ndimage.correlate(x, _NABF_H, mode="mirror")
+    gv = correlate3x3(x, _NABF_V, "mirror")  # ndimage.correlate's bits
+    gh = correlate3x3(x, _NABF_H, "mirror")
     g = np.sqrt(gv * gv + gh * gh)
     with np.errstate(divide="ignore", invalid="ignore"):
         alpha = np.arctan(gv / gh)

@@ -24,7 +24,7 @@ def _pyramid(x: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     cur = x
     for s, win in enumerate(_WINDOWS):
         if s > 0:
-            cur = np.ascontiguousarray(filter2_valid(cur, win)[::2, ::2])
+            cur = np.ascontiguousarray(filter2_valid(cur, win, row_step=2)[:, ::2])
         mu = filter2_valid(cur, win)
         var = filter2_valid(cur * cur, win) - mu * mu
         out.append((cur, mu, var))
