@@ -5,8 +5,8 @@ diagonal detail band of a one-level db2 wavelet transform with half-sample
 symmetric extension — HH₁ is the same as ``pywt.dwt2(x, "db2")[1][2]`` (tested), written
 with ``take`` and sums so that it also runs on CuPy and torch (DeRUN computes it in its
 forward pass). :func:`skimage.restoration.estimate_sigma` uses the same band but divides by
-Φ⁻¹(3/4) = 0.674490 instead of 0.6745, so its σ̂ is larger by the factor 0.6745/0.674490
-(≈ 1 + 1.5e-5; tested).
+Φ⁻¹(3/4) = 0.674490 instead of 0.6745 and leaves out coefficients that are exactly 0: on
+images without such zeros its σ̂ is larger by the factor 0.6745/0.674490 (≈ 1 + 1.5e-5; tested).
 """
 from __future__ import annotations
 

@@ -71,15 +71,15 @@ class HIFMParams:
 
     Attributes:
         lam: λ, weight of ψ = |·| on ∇_l Y.  ``None`` (default) makes it noise-adaptive:
-            λ = max(λ_min, κ · (σ̂ − σ₀)) where σ̂ is the noise level estimated on the
-            anchor M (:func:`hifm.noise.estimate_noise`).  The E-step threshold is λ/ρ.
+            λ = max(λ_min, κ · (σ̂ − σ₀)) where σ̂ is the noise level estimated where
+            ``noise_from`` says (:func:`hifm.noise.estimate_noise`).  The E-step threshold is λ/ρ.
         noise_from: where σ̂ is estimated: ``"sources"`` (max of the two luminance sources) or
             ``"anchor"`` (on M, the former rule).
         noise_gain: κ of the noise-adaptive λ.
         noise_offset: σ₀, the σ̂ that texture alone produces on clean images (subtracted).
         noise_floor: λ_min, the weight used on clean images.
         rho: ρ, ADMM penalty of the E_l = ∇_l Y split.
-        tau: τ, ADMM penalty of the H_k = ∇_k(Y − M) split.
+        tau: τ, ADMM penalty of the H_k = ∇_k Y − T_k split.
         eta: η, step of the F dual update (S9); 1 is standard scaled ADMM.
         omega: ω, step of the G dual update (S12).
         mu: μ, weight of the Lorentzian prior φ (0 makes the model convex).
@@ -88,10 +88,10 @@ class HIFMParams:
             source with the larger gradient magnitude, :func:`hifm.ops.source_target`) or
             ``"anchor"`` (T_k = ∇_k M: the supplement's (S1), which cannot move Y beyond a
             smoothed M).
-        mu_noise_power: p of that rule, μ_eff = μ · min(1, (t_c/t)^p).
         mu_noise_ref: t_c of the noise-adaptive μ: μ_eff = μ · min(1, (t_c/t)^p) with t = λ/ρ the
             E-step threshold, so that φ does not pull noisy source gradients back into Y.
             ``None`` uses μ as given.
+        mu_noise_power: p of that rule.
         sigma_h: σ, H-step size; ``None`` uses 1/(τ + 2μθ).  Values ≥ 2/(τ + 2μθ) are refused.
         h_steps: J, gradient steps per H-step.
         filters_l: bank of ∇_l (name in :data:`hifm.filters.BANKS` or a FilterBank).
