@@ -5,8 +5,9 @@
         --data samples/tno --out runs/eval_ivf.json
 
 ``evaluate`` fuses every pair of each folder (the test part of a hash split with
-``ROOT:test``) with: the anchor, ``hifm.solve`` with its defaults and N iterations (what
-``DeRUN.from_hifm()`` computes), DeRUN at the initialisation its training started from,
+``ROOT:test``) with: the network's anchor, ``hifm.solve`` with N iterations and the training's
+initial parameters (its ``init`` overrides, e.g. the ``mif`` preset's ``two_scale`` anchor, but
+the solver's own filter banks), DeRUN at the initialisation its training started from,
 and the trained DeRUN; on clean inputs and, with ``--noise``, with Gaussian noise on
 the second (visible / functional) source.  Metrics: :func:`hifm.metrics.evaluate`
 (protocol ``gray``, a = second source, b = first source, on uint8 images), the clean
@@ -171,7 +172,10 @@ def evaluate_folders(
     trained = load_weights(weights)
     meta = json.loads(Path(weights).with_suffix(".json").read_text())
     tc = meta.get("info", {}).get("train_config")
-    init = build_model(TrainConfig.from_dict(tc)).eval() if tc else None
+    init_cfg = TrainConfig.from_dict(tc) if tc else None
+    init = build_model(init_cfg).eval() if init_cfg else None
+    # the solver rows use the training's initial parameters (anchor, μ, θ, ...) with the solver's own filters
+    solver_kw = {k: v for k, v in (init_cfg.init if init_cfg else {}).items() if k not in ("filters_l", "filters_k")}
     n_iter = int(iters or trained.config.stages)
     result: dict[str, Any] = {"weights": str(weights), "iters": n_iter, "noise": noise, "metrics": list(metrics),
                               "folders": {}}
@@ -192,8 +196,8 @@ def evaluate_folders(
                 v = vis.astype(np.float32) / 255.0 if vis.dtype == np.uint8 else vis.astype(np.float32)
                 vis_in = _to_u8(degrade.gaussian_noise(v, noise, seed=k))
             outputs = {
-                "anchor": hifm.fuse(ir_in, vis_in, method="anchor"),
-                f"hifm.solve ({n_iter} it.)": hifm.solve(ir_in, vis_in, iters=n_iter),
+                "anchor": hifm.fuse(ir_in, vis_in, method="anchor", anchor=trained.config.anchor),
+                f"hifm.solve ({n_iter} it.)": hifm.solve(ir_in, vis_in, iters=n_iter, **solver_kw),
                 "DeRUN trained": fuse_derun(ir_in, vis_in, weights=trained),
             }
             if init is not None:
