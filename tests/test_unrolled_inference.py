@@ -125,6 +125,22 @@ def test_at_init_fuse_derun_equals_solve_with_colour(pair):
     assert np.abs(ours - ref).max() < 1e-10  # measured 3.4e-12
 
 
+def test_noisy_colour_chroma_is_denoised_as_the_solver_does(pair):
+    """Colour noise in Cb/Cr: the network (at init) denoises the chroma exactly as hifm.solve."""
+    from hifm.color import rgb_to_ycbcr
+
+    ir, _, rgb = pair
+    noisy = np.clip(rgb + 0.08 * np.random.default_rng(7).standard_normal(rgb.shape), 0, 1)
+    p = HIFMParams(dtype="float64")
+    net = DeRUN.from_hifm(p, stages=9, dtype=torch.float64)
+    ours = fuse_derun(ir, noisy, weights=net, dtype="float64")
+    ref, info = hifm.solve(ir, noisy, iters=9, params=p, return_info=True)
+    assert max(info.chroma.lam) > p.noise_floor  # the chroma really was denoised
+    assert np.abs(ours - ref).max() < 1e-10
+    kept = rgb_to_ycbcr(noisy)[..., 1:]
+    assert np.abs(rgb_to_ycbcr(ours)[..., 1:] - kept).max() > 0.02  # not the noisy chroma
+
+
 def test_hifm_fuse_method_derun_and_devices(pair):
     ir, vis, _ = pair
     out = hifm.fuse((ir * 255).astype(np.uint8), (vis * 255).astype(np.uint8), method="derun")

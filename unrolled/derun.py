@@ -296,6 +296,12 @@ class DeRUN(nn.Module):
     def n_stages(self) -> int:
         return int(self.config.stages)
 
+    @property
+    def noise_rule(self) -> HIFMParams:
+        """The solver parameters of the noise rule (λ or κ, σ₀, λ_min, ρ, ``noise_from``): the
+        thresholds, the sources' denoising and, in :func:`unrolled.inference.fuse_derun`, the chroma's."""
+        return self._threshold_params
+
     def stage(self, n: int) -> Stage:
         """The module of stage ``n`` (0-based); the same module for every n when tied."""
         return self.stages[0 if self.config.tied else n]

@@ -4,7 +4,8 @@
 (infrared, or MRI), the second B (visible, or CT/PET/SPECT), gray ``H×W`` or colour
 ``H×W×3``, uint8/uint16/float in [0, 1] — through :func:`hifm.sources.prepare_sources`
 (luminance by BT.601) and returns the result of :func:`hifm.sources.restore_layout`:
-colour when a source is colour (its chroma is kept), the inputs' integer dtype or float.
+colour when a source is colour (its chroma is kept, TV-denoised when noisy as in
+:func:`hifm.solve` for networks with ``denoise_sources``), the inputs' integer dtype or float.
 
 Weights: ``task="ivf"`` (default) or ``"mif"`` selects the shipped weights
 (:func:`unrolled.load_pretrained`); ``weights=`` takes a weights JSON/safetensors path or
@@ -26,6 +27,7 @@ import numpy as np
 import torch
 
 from hifm import backend
+from hifm.chroma import denoise_chroma
 from hifm.errors import InputError
 from hifm.memory import check_memory
 from hifm.sources import prepare_sources, restore_layout
@@ -119,6 +121,10 @@ def fuse_derun(
             check_memory("derun", (max(sx[0], sy[0]), max(sx[1], sy[1])), colour=len(sx) == 3 or len(sy) == 3,
                          dtype=dtype, n_filters=n_filters, margin=int(model.config.margin), device=device)
     preps = [prepare_sources(backend.to_numpy(x), backend.to_numpy(y), dtype) for x, y in zip(irs, viss)]
+    if model.config.denoise_sources:  # the chroma of a noisy colour source, as hifm.solve does
+        for prep in preps:
+            if prep.chroma is not None:
+                prep.chroma, _ = denoise_chroma(prep.chroma, model.noise_rule)
     results: list[Any] = [None] * len(preps)
     by_shape: dict[tuple[int, int], list[int]] = {}
     for i, p in enumerate(preps):
