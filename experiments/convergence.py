@@ -3,11 +3,11 @@
 ``python experiments/convergence.py [--quick] [--out DIR]``
 
 Part 1 (solver): for pairs of TNO, RoadScene-test and MRI-CT, ``hifm.solve`` with several
-parameter settings (the default noise-adaptive λ, λ fixed at 0.01 / 0.03, μ ∈ {0, 0.01},
-and both E-steps, ``shrink="soft"`` and ``"value_map"``) is run for ``--ref-iters``
+parameter settings (the defaults — noise-adaptive λ, μ = 0.1, the source gradient target —
+then λ fixed at 0.01 / 0.03, μ = 0.01 instead of 0.1, and both E-steps, ``shrink="soft"`` and ``"value_map"``) is run for ``--ref-iters``
 iterations; the first ``--iters`` (200) are plotted: the relative objective gap
 (J(Yⁿ) − J*)/J* of (S1) (J* = the lowest objective of the long run), the primal residuals
-‖∇_l Y − E_l‖, ‖∇_k(Y − M) − H_k‖ (RMS per pixel) and the relative change
+‖∇_l Y − E_l‖, ‖∇_k Y − T_k − H_k‖ (RMS per pixel) and the relative change
 ‖Yⁿ − Yⁿ⁻¹‖/‖Yⁿ⁻¹‖, all from ``SolveInfo.history``.
 
 Part 2 (solver vs DeRUN): one objective J_eval, the (S1) objective of ``hifm.ops.objective``
@@ -212,10 +212,10 @@ def plot_solver(runs: list[SolverRun], datasets: Sequence[str], out: Path, iters
     colors = {lab: plt.cm.tab10(i % 10) for i, lab in enumerate(labels)}
     styles = {lab: ("--" if "value map" in lab else "-") for lab in labels}
     cols = [("gap", "|J(Yⁿ) − J*| / J*"), ("residual_l", "‖∇_l Y − E_l‖ (RMS per pixel)"),
-            ("residual_k", "‖∇_k(Y − M) − H_k‖ (RMS per pixel)"), ("rel_change", "‖Yⁿ − Yⁿ⁻¹‖ / ‖Yⁿ⁻¹‖")]
+            ("residual_k", "‖∇_k Y − T_k − H_k‖ (RMS per pixel)"), ("rel_change", "‖Yⁿ − Yⁿ⁻¹‖ / ‖Yⁿ⁻¹‖")]
     fig, axes = plt.subplots(len(datasets), 4, figsize=(15, 3.1 * len(datasets)), squeeze=False)
     titles = {"gap": "objective gap", "residual_l": "primal residual, ψ split (E = ∇_l Y)",
-              "residual_k": "primal residual, φ split (H = ∇_k(Y − M))", "rel_change": "relative change"}
+              "residual_k": "primal residual, φ split (H = ∇_k Y − T_k)", "rel_change": "relative change"}
     for i, ds in enumerate(datasets):
         first = next((r.pair for r in runs if r.dataset == ds), None)
         for j, (key, ylabel) in enumerate(cols):
@@ -226,7 +226,7 @@ def plot_solver(runs: list[SolverRun], datasets: Sequence[str], out: Path, iters
                     continue
                 y = np.abs(r.gap if key == "gap" else getattr(r, key)).astype(np.float64)
                 n = np.arange(1, len(y) + 1)
-                y[y <= 1e-15] = np.nan  # exact zeros (Y¹ = M; μ = 0 makes H = ∇_k(Y − M) exactly)
+                y[y <= 1e-15] = np.nan  # exact zeros (Y¹ = M; μ = 0 makes H = ∇_k Y − T_k exactly)
                 if np.all(np.isnan(y)):
                     zero.append(r.label)
                     continue

@@ -402,7 +402,7 @@ def e_step(grad_y: Any, f: Any, shrink: Any) -> Any:
 
 
 def dual_update(dual: Any, residual: Any, step: Any) -> Any:
-    """Scaled dual ascent F ← F + η·(∇_l Y − E)  (S9), or G ← G + ω·(∇_k(Y − M) − H)  (S12).
+    """Scaled dual ascent F ← F + η·(∇_l Y − E)  (S9), or G ← G + ω·(∇_k Y − T_k − H)  (S12; T_k = ∇_k M in the supplement).
 
     On torch tensors one fused ``addcmul`` (no temporary for η·residual).
     """
@@ -418,7 +418,7 @@ def dual_update(dual: Any, residual: Any, step: Any) -> Any:
 
 
 def lorentzian(a: Any, theta: Any) -> Any:
-    """φ(a) = log(1 + θ a²), elementwise (the prior on ∇_k(Y − M) in (S1))."""
+    """φ(a) = log(1 + θ a²), elementwise (the prior on ∇_k Y − T_k, §2.4; ∇_k(Y − M) in (S1))."""
     xp = backend.get_xp(a)
     return xp.log1p(as_column(theta, a) * a * a)
 

@@ -43,7 +43,7 @@ class History:
     """Per-iteration monitoring of §2.1 (lists indexed by iteration, starting at 1).
 
     objective: J(Yⁿ) of (S1) with ψ = |·|, summed over the padded domain, divided by its pixel count.
-    residual_l: RMS per pixel of ∇_l Yⁿ − E_lⁿ; residual_k: RMS of ∇_k(Yⁿ − M) − H_kⁿ.
+    residual_l: RMS per pixel of ∇_l Yⁿ − E_lⁿ; residual_k: RMS of ∇_k Yⁿ − T_k − H_kⁿ.
     rel_change: ‖Yⁿ − Yⁿ⁻¹‖ / ‖Yⁿ⁻¹‖.  time: seconds since the start of the iterations.
     """
 
