@@ -76,7 +76,9 @@ def test_fuse_dir_derun_in_a_worker_process(two_pairs, tmp_path):
     assert main(["fuse-dir", str(two_pairs), "-o", str(out), "--method", "derun", "--workers", "1", "--quiet"]) == 0
     for name in ("07", "13"):
         diff = np.abs(read_image(out / f"{name}.png").astype(int) - _expected(two_pairs, name, task="ivf").astype(int))
-        assert diff.max() <= 1 and np.count_nonzero(diff) <= diff.size // 1000, name
+        # float32 with another thread count: a few pixels round the other way (measured 0.15 % of
+        # pixels by one level with the ivf weights of 2026-12-02); other weights would differ everywhere
+        assert diff.max() <= 1 and np.count_nonzero(diff) <= diff.size // 200, name
 
 
 def test_fuse_dir_loads_the_network_once(two_pairs, tmp_path, monkeypatch):
