@@ -6,16 +6,16 @@ Part 1 (solver): for pairs of TNO, RoadScene-test and MRI-CT, ``hifm.solve`` wit
 parameter settings (the defaults — noise-adaptive λ, μ = 0.1, the source gradient target —
 then λ fixed at 0.01 / 0.03, μ = 0.01 instead of 0.1, and both E-steps, ``shrink="soft"`` and ``"value_map"``) is run for ``--ref-iters``
 iterations; the first ``--iters`` (200) are plotted: the relative objective gap
-(J(Yⁿ) − J*)/J* of (S1) (J* = the lowest objective of the long run), the primal residuals
+(J(Yⁿ) − J*)/J* of the model (§2.4: (S1) with the gradient target T_k) (J* = the lowest objective of the long run), the primal residuals
 ‖∇_l Y − E_l‖, ‖∇_k Y − T_k − H_k‖ (RMS per pixel) and the relative change
 ‖Yⁿ − Yⁿ⁻¹‖/‖Yⁿ⁻¹‖, all from ``SolveInfo.history``.
 
-Part 2 (solver vs DeRUN): one objective J_eval, the (S1) objective of ``hifm.ops.objective``
+Part 2 (solver vs DeRUN): one objective J_eval, the model's objective (``hifm.ops.objective`` with the solver's M, T_k, λ and μ_eff)
 with the solver's parameters P (those DeRUN is initialised from), evaluated on the
 reflect-padded image exactly as the solver pads (per pixel of the padded domain), is applied
 to the solver's iterates and to every stage output of DeRUN at initialisation
 (``DeRUN.from_hifm(P)``: it must lie on the solver's curve) and of the trained DeRUN
-(the shipped weights). The trained network does not minimise (S1): the plot shows how far
+(the shipped weights). The trained network does not minimise J: the plot shows how far
 its stages are from the solver's iterates in the solver's own objective.
 """
 from __future__ import annotations
@@ -121,36 +121,43 @@ def eval_grid(iters: int) -> np.ndarray:
 
 
 class Objective:
-    """J_eval(Y): (S1) by ``hifm.ops.objective`` on the reflect-padded Y, per padded pixel."""
+    """J_eval(Y): the model's objective by ``hifm.ops.objective`` on the reflect-padded Y, per padded pixel.
 
-    def __init__(self, m: np.ndarray, params: Any, lam: float) -> None:
-        from hifm.solver import padded_shape
+    Built from a running :class:`hifm.solver.HIFMSolver` (:meth:`from_solver`), so that it uses
+    exactly the solver's padded anchor M, gradient target T_k, λ and μ_eff (the noise-adapted μ).
+    """
 
-        self.params = params
-        self.margin = params.margin
-        self.pshape = padded_shape(m.shape, self.margin)
-        self.mp = self.pad(m)
+    def __init__(self, mp: np.ndarray, margin: int, params: Any, lam: float, mu: float,
+                 target: np.ndarray | None) -> None:
+        self.margin = margin
+        self.mp = np.asarray(mp, dtype=np.float64)
+        self.pshape = self.mp.shape
         self.kl, self.kk = params.filters_l.kernels, params.filters_k.kernels
         self.lam = np.full(len(self.kl), lam)
-        self.mu = np.full(len(self.kk), params.mu)
+        self.mu = np.full(len(self.kk), mu)
         self.theta = np.full(len(self.kk), params.theta)
+        self.target = None if target is None else np.asarray(target, dtype=np.float64)
         self.n_px = float(self.pshape[0] * self.pshape[1])
+
+    @classmethod
+    def from_solver(cls, solver: Any) -> "Objective":
+        r = solver.resolved
+        return cls(np.asarray(solver.m), solver.margin, r.params, r.lam, r.mu_eff, solver.target)
 
     def pad(self, y: np.ndarray) -> np.ndarray:
         from hifm.solver import pad_reflect
 
         return np.asarray(pad_reflect(np.asarray(y, dtype=np.float64), self.margin, self.pshape))
 
-    def __call__(self, y: np.ndarray) -> float:
-        from hifm import ops
-
-        return float(ops.objective(self.pad(y), self.mp, self.kl, self.lam, self.kk, self.mu, self.theta)) / self.n_px
-
     def padded(self, yp: np.ndarray) -> float:
         """J on an already padded Y (the solver's own domain)."""
         from hifm import ops
 
-        return float(ops.objective(np.asarray(yp, np.float64), self.mp, self.kl, self.lam, self.kk, self.mu, self.theta)) / self.n_px
+        return float(ops.objective(np.asarray(yp, np.float64), self.mp, self.kl, self.lam, self.kk, self.mu,
+                                   self.theta, self.target)) / self.n_px
+
+    def __call__(self, y: np.ndarray) -> float:
+        return self.padded(self.pad(y))
 
 
 def network_curve(sample: common.Sample, models: common.DerunModels, iters: int, ref_iters: int) -> NetworkCurve:
@@ -169,7 +176,7 @@ def network_curve(sample: common.Sample, models: common.DerunModels, iters: int,
 
     def callback(solver: Any) -> None:
         if "objective" not in state:
-            state["objective"] = Objective(m, params, solver.resolved.lam)
+            state["objective"] = Objective.from_solver(solver)
         n = solver.iteration
         if n in want:
             values[n] = state["objective"](np.array(solver.result()))
@@ -270,7 +277,7 @@ def plot_network(curves: list[NetworkCurve], out: Path, iters: int) -> Path:
             ax.loglog(n, gap(c.trained_j), "^", color="tab:red", ms=6, label="DeRUN trained, stage n")
         ax.set_xlim(0.9, iters * 1.1)
         ax.set_xlabel("iteration / stage n")
-        ax.set_ylabel("(J_eval − J*) / J*   (J of (S1), solver's P)")
+        ax.set_ylabel("(J_eval − J*) / J*   (the model's J, solver's P)")
         ax.set_title(f"{common.DATASETS[ds].title} {c.pair}", fontsize=10)
         ax.grid(True, which="major", alpha=0.3)
         missing = [w for w, v in (("init", c.init_j), ("trained", c.trained_j)) if v is None]
@@ -307,7 +314,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"Data: {n_pairs} pair(s) per data set ({', '.join(common.DATASETS[d].title for d in args.datasets)}), "
         f"{'centre crops of ' + str(crop) + ' px' if crop else 'whole images'}, luminance, float64. "
         f"Each setting runs {ref_iters} iterations; J* is the lowest objective of that run and the first {iters} "
-        "iterations are shown. The objective J of (S1) uses ψ = |·| (exact for the soft threshold; for the value map "
+        "iterations are shown. The objective J (§2.4: (S1) with the gradient target T_k and μ_eff) uses ψ = |·| (exact for the soft threshold; for the value map "
         "it is the objective the value map approximates) and is summed over the padded domain per pixel."
     )
 
@@ -368,7 +375,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"[convergence] DeRUN/{task} on {ds}/{s.name}", flush=True)
                 curves.append(network_curve(s, models, iters, ref_iters))
     fig2 = plot_network(curves, out, iters)
-    rep.figure(fig2, "J_eval of (S1) (the solver's parameters P) for hifm.solve's iterates and DeRUN's stage outputs; log-log")
+    rep.figure(fig2, "J_eval, the model's objective (the solver's parameters P) for hifm.solve's iterates and DeRUN's stage outputs; log-log")
     headers = ["data set", "pair", "J*", "gap: Y = M", "gap: solver n=9", f"gap: solver n={iters}", "gap: DeRUN init, stage 9",
                "gap: DeRUN trained, stage 9", "solver n with J ≤ trained", "init vs solver (max abs diff)", "J_eval vs history (rel.)"]
     rows = []
