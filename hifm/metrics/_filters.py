@@ -89,6 +89,20 @@ def sep_symmetric_same_zero(img: np.ndarray, g: np.ndarray) -> np.ndarray:
     return sep_symmetric_valid(np.pad(np.asarray(img, dtype=np.float64), h), g)
 
 
+@njit(cache=True, inline="always")
+def _fold(k: int, n: int, mode: int) -> int:
+    """Index ``k`` of an axis of length ``n`` one sample outside at most: itself inside;
+    outside, −1 for zero padding (mode 0: the term is left out), the mirror without
+    repeating the edge (1) or the edge sample (2)."""
+    if 0 <= k < n:
+        return k
+    if mode == 0:
+        return -1
+    if mode == 1:
+        return 1 if k < 0 else n - 2
+    return 0 if k < 0 else n - 1
+
+
 @njit(cache=True, nogil=True)
 def _corr3_kernel(x: np.ndarray, wts: np.ndarray, du: np.ndarray, dv: np.ndarray,
                   mode: int, out: np.ndarray) -> None:
@@ -103,28 +117,17 @@ def _corr3_kernel(x: np.ndarray, wts: np.ndarray, du: np.ndarray, dv: np.ndarray
             orow[j] = 0.0
         for t in range(wts.size):
             wt = wts[t]
-            r = i + du[t]
-            if r < 0 or r >= m:
-                if mode == 0:
-                    continue
-                if mode == 1:
-                    r = 1 if r < 0 else m - 2
-                else:
-                    r = 0 if r < 0 else m - 1
+            r = _fold(i + du[t], m, mode)
+            if r < 0:
+                continue
             src = x[r]
             off = dv[t]
             for j in range(1, n - 1):
                 orow[j] += wt * src[j + off]
             for j in (0, n - 1):
-                c = j + off
-                if c < 0 or c >= n:
-                    if mode == 0:
-                        continue
-                    if mode == 1:
-                        c = 1 if c < 0 else n - 2
-                    else:
-                        c = 0 if c < 0 else n - 1
-                orow[j] += wt * src[c]
+                c = _fold(j + off, n, mode)
+                if c >= 0:
+                    orow[j] += wt * src[c]
 
 
 def correlate3x3(img: np.ndarray, kernel: np.ndarray, mode: str = "constant") -> np.ndarray:
