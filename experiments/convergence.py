@@ -167,7 +167,6 @@ def network_curve(sample: common.Sample, models: common.DerunModels, iters: int,
 
     params = HIFMParams.from_kwargs(None, dtype="float64", **models.init_params)
     a, b = common.luminance(sample)
-    m = hifm.anchor(a, b, params.anchor)
     grid = eval_grid(iters)
     want = set(grid.tolist()) | {ref_iters}
     values: dict[int, float] = {}
@@ -187,8 +186,9 @@ def network_curve(sample: common.Sample, models: common.DerunModels, iters: int,
     hist = np.asarray(info.history.objective)
     match = max(abs(padded_values[n] - hist[n - 1]) / abs(hist[n - 1]) for n in padded_values)
     desc = ", ".join(f"{k}={v}" for k, v in models.init_params.items()) or "HIFMParams defaults"
+    # J(M) with the solver's own padded M (after the sources' denoising), not a second anchor
     curve = NetworkCurve(sample.dataset, sample.name, desc, grid, np.array([values[n] for n in grid]),
-                         min(values.values()), obj(m), history_match=match)
+                         min(values.values()), obj.padded(obj.mp), history_match=match)
     if models.available:
         import torch
 
