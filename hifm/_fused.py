@@ -36,7 +36,7 @@ def tap_table(bank: FilterBank) -> tuple[np.ndarray, np.ndarray]:
     return table, counts
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def _conv_at(x, taps, count, i, j, h, w):
     acc = 0.0
     for t in range(count):
@@ -54,7 +54,7 @@ def _conv_at(x, taps, count, i, j, h, w):
     return acc
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def pass_update(
     y, m, f, hh, gg, taps_l, count_l, taps_k, count_k,
     thresh, q, use_map, map_p1, map_step, rho, eta,
@@ -147,7 +147,7 @@ def pass_update(
     acc[6] = a6
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def _adj_at(p, taps, count, i, j, h, w):
     acc = 0.0
     for t in range(count):
@@ -165,7 +165,7 @@ def _adj_at(p, taps, count, i, j, h, w):
     return acc
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def pass_rhs(m, p_l, taps_l, count_l, p_k, taps_k, count_k, merge, out):
     """Ens = M + Σ_l ∇_lᵀ p_l + Σ_k ∇_kᵀ p_k (step 1 of §2.1, with p from :func:`pass_update`)."""
     h, w = m.shape

@@ -30,7 +30,7 @@ def constants(t, rho, eta, tau, omega, mu, theta, sigma, lam, dtype) -> np.ndarr
     return np.array([t, rho, eta, tau, omega, mu, theta, sigma, lam, 1.0, 2.0 * mu * theta], dtype=dtype)
 
 
-@njit(cache=True, fastmath=_FM, inline="always")
+@njit(cache=True, fastmath=_FM, inline="always", error_model="numpy")
 def _ef(g, f, p, e_out, t, eta, rho):
     """E = S_t(∇Y + F) (S7), F ← F + η(∇Y − E) (S9), p = ρ(E − F)."""
     for j in range(p.shape[0]):
@@ -42,7 +42,7 @@ def _ef(g, f, p, e_out, t, eta, rho):
         p[j] = rho * (e - fn)
 
 
-@njit(cache=True, fastmath=_FM, inline="always")
+@njit(cache=True, fastmath=_FM, inline="always", error_model="numpy")
 def _hg(d, gm, h, g, p, tau, omega, mu2t, theta, sigma, one):
     """H ← H − σ[−τ(d − H + G) + 2μθH/(1 + θH²)] (S11), G ← G + ω(d − H) (S12), p += τ(T + H − G)
     with d = ∇Y − T and ``gm`` = T."""
@@ -57,7 +57,7 @@ def _hg(d, gm, h, g, p, tau, omega, mu2t, theta, sigma, one):
         p[j] += tau * (gm[j] + hv - gv)
 
 
-@njit(cache=True, fastmath=_FM, inline="always")
+@njit(cache=True, fastmath=_FM, inline="always", error_model="numpy")
 def _exact_hg(g, p, tau):
     """μ = 0, σ = 1/τ, ω = 1: the H-step is exact, H = ∇Y − T + G, so G stays 0 and
     τ(T + H − G) = τ∇Y: p += τ∇Y, and H, G need not be stored (whatever T is)."""
@@ -65,7 +65,7 @@ def _exact_hg(g, p, tau):
         p[j] += tau * g[j]
 
 
-@njit(cache=True, fastmath=_FM)
+@njit(cache=True, fastmath=_FM, error_model="numpy")
 def _monitor_row(y0, m0, yp, gx, gy, dx, dy, ex, ey, hx, hy, lam, mu, theta):
     """Row sums of the monitored quantities, in float64 (log1p only when μ > 0)."""
     a0 = a1 = a2 = a3 = a4 = a5 = a6 = 0.0
@@ -91,7 +91,7 @@ def _monitor_row(y0, m0, yp, gx, gy, dx, dy, ex, ey, hx, hy, lam, mu, theta):
     return a0, float(lam) * a1, float(mu) * a2, a3, a4, a5, a6
 
 
-@njit(cache=True, fastmath=_FM)
+@njit(cache=True, fastmath=_FM, error_model="numpy")
 def diff_iteration(y, m, f, hh, gg, ens, c, monitor, y_prev, acc, exact_hg, tt, use_target):
     """Steps 2–5 of §2.1 for the Y in ``y`` and Ens for the next Y-step, in place.
 
