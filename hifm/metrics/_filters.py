@@ -42,23 +42,30 @@ def _sep_valid_kernel(x: np.ndarray, w: np.ndarray, row_step: int, out: np.ndarr
     no = n - k + 1
     wc = w[h]
     tmp = np.empty(n)
+    # Every inner loop indexes a row view with its own loop counter: an index such as
+    # ``q + h - j`` could be negative as far as Numba knows, and its wrap-around select made
+    # LLVM load through gathers (1.5-2x slower at 480x640); the sums are the same.
     for o in range(out.shape[0]):
         c = h + row_step * o
+        xc = x[c]
         for col in range(n):
-            tmp[col] = x[c, col] * wc
+            tmp[col] = xc[col] * wc
         for j in range(h, 0, -1):
             wj = w[h - j]
-            r1 = c - j
-            r2 = c + j
+            x1 = x[c - j]
+            x2 = x[c + j]
             for col in range(n):
-                tmp[col] += (x[r1, col] + x[r2, col]) * wj
+                tmp[col] += (x1[col] + x2[col]) * wj
         orow = out[o]
+        tc = tmp[h:]
         for q in range(no):
-            orow[q] = tmp[q + h] * wc
+            orow[q] = tc[q] * wc
         for j in range(h, 0, -1):
             wj = w[h - j]
+            t1 = tmp[h - j:]
+            t2 = tmp[h + j:]
             for q in range(no):
-                orow[q] += (tmp[q + h - j] + tmp[q + h + j]) * wj
+                orow[q] += (t1[q] + t2[q]) * wj
 
 
 def sep_symmetric_valid(img: np.ndarray, g: np.ndarray, row_step: int = 1) -> np.ndarray:
@@ -122,8 +129,10 @@ def _corr3_kernel(x: np.ndarray, wts: np.ndarray, du: np.ndarray, dv: np.ndarray
                 continue
             src = x[r]
             off = dv[t]
-            for j in range(1, n - 1):
-                orow[j] += wt * src[j + off]
+            s_in = src[1 + off:]  # the inner columns as a view: no wrap-around select per sample
+            o_in = orow[1:]
+            for j in range(n - 2):
+                o_in[j] += wt * s_in[j]
             for j in (0, n - 1):
                 c = _fold(j + off, n, mode)
                 if c >= 0:
