@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from numba import njit
 
 from ._common import (
     PlaneCache,
@@ -72,26 +73,54 @@ def _qabf_edges(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return g, alpha
 
 
-def _qabf_q(gs: np.ndarray, als: np.ndarray, gf: np.ndarray, alf: np.ndarray) -> np.ndarray:
-    with np.errstate(divide="ignore", invalid="ignore"):
-        rel = np.where(gs > gf, gf / gs, np.where(gs == gf, gf, gs / gf))
-    ori = 1.0 - np.abs(als - alf) / (math.pi / 2.0)
-    qg = _TG / (1.0 + np.exp(_KG * (rel - _DG)))
-    qa = _TA / (1.0 + np.exp(_KA * (ori - _DA)))
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _qabf_qpx(gs: float, als: float, gf: float, alf: float) -> float:
+    """Q_SF of one pixel: Q_g Q_alpha, with the reference's G_SF = gF where gS == gF."""
+    if gs > gf:
+        rel = gf / gs
+    elif gs == gf:
+        rel = gf
+    else:
+        rel = gs / gf
+    ori = 1.0 - abs(als - alf) / (math.pi / 2.0)
+    qg = _TG / (1.0 + math.exp(_KG * (rel - _DG)))
+    qa = _TA / (1.0 + math.exp(_KA * (ori - _DA)))
     return qg * qa
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _qabf_row_sums(ga: np.ndarray, ala: np.ndarray, gb: np.ndarray, alb: np.ndarray,
+                   gf: np.ndarray, alf: np.ndarray, num: np.ndarray, den: np.ndarray) -> None:
+    """Per row: num = sum of (Q_AF gA + Q_BF gB), den = sum of (gA + gB)."""
+    m, n = ga.shape
+    for i in range(m):
+        sn = 0.0
+        sd = 0.0
+        for j in range(n):
+            a = ga[i, j]
+            b = gb[i, j]
+            f = gf[i, j]
+            sn += _qabf_qpx(a, ala[i, j], f, alf[i, j]) * a + _qabf_qpx(b, alb[i, j], f, alf[i, j]) * b
+            sd += a + b
+        num[i] = sn
+        den[i] = sd
 
 
 def qabf_plane(a: np.ndarray, b: np.ndarray, f: np.ndarray,
                cache: PlaneCache | None = None) -> float:
     """Qabf = sum(Q_AF gA + Q_BF gB) / sum(gA + gB), Sobel by zero-padded convolution,
-    with the reference's quirk G_AF = gF where gA == gF."""
+    with the reference's quirk G_AF = gF where gA == gF.
+
+    One compiled pass (:func:`_qabf_row_sums`): row sums, then NumPy's pairwise sum of the
+    rows; the same value as the array formula up to rounding."""
     ga, ala = cached(cache, "qabf_edges", a, _qabf_edges)  # type: ignore[misc]
     gb, alb = cached(cache, "qabf_edges", b, _qabf_edges)  # type: ignore[misc]
     gf, alf = cached(cache, "qabf_edges", f, _qabf_edges)  # type: ignore[misc]
-    qaf = _qabf_q(ga, ala, gf, alf)
-    qbf = _qabf_q(gb, alb, gf, alf)
+    num = np.empty(ga.shape[0])
+    den = np.empty(ga.shape[0])
+    _qabf_row_sums(ga, ala, gb, alb, gf, alf, num, den)
     with np.errstate(divide="ignore", invalid="ignore"):
-        return float(np.sum(qaf * ga + qbf * gb) / np.sum(ga + gb))
+        return float(np.sum(num) / np.sum(den))
 
 
 # --------------------------------------------------------------------------- Nabf
@@ -112,29 +141,57 @@ def _nabf_edges(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return g, alpha
 
 
-def _nabf_q(gs: np.ndarray, als: np.ndarray, gf: np.ndarray, alf: np.ndarray) -> np.ndarray:
-    with np.errstate(divide="ignore", invalid="ignore"):
-        rel = np.where((gs == 0) | (gf == 0), 0.0, np.minimum(gs, gf) / np.maximum(gs, gf))
-    ori = np.abs(np.abs(als - alf) - math.pi / 2.0) * (2.0 / math.pi)
-    qg = 0.9999 / (1.0 + np.exp(-19.0 * (rel - 0.5)))
-    qa = 0.9995 / (1.0 + np.exp(-22.0 * (ori - 0.5)))
-    return np.sqrt(qg * qa)
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _nabf_qpx(gs: float, als: float, gf: float, alf: float) -> float:
+    """Q_SF of one pixel: sqrt(Q_g Q_alpha) with the gradient-strength ratio (0 where either
+    strength is 0) and the orientation term |(|α_S − α_F| − π/2)| · 2/π."""
+    rel = 0.0 if (gs == 0.0) | (gf == 0.0) else min(gs, gf) / max(gs, gf)
+    ori = abs(abs(als - alf) - math.pi / 2.0) * (2.0 / math.pi)
+    qg = 0.9999 / (1.0 + math.exp(-19.0 * (rel - 0.5)))
+    qa = 0.9995 / (1.0 + math.exp(-22.0 * (ori - 0.5)))
+    return math.sqrt(qg * qa)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _nabf_row_sums(ga: np.ndarray, ala: np.ndarray, gb: np.ndarray, alb: np.ndarray,
+                   gf: np.ndarray, alf: np.ndarray, num: np.ndarray, den: np.ndarray) -> None:
+    """Per row: num = sum of n ((1 − Q_AF) w_A + (1 − Q_BF) w_B), den = sum of (w_A + w_B).
+
+    Q_AF and Q_BF (two exponentials each) are evaluated only where n = 1 (the fused gradient
+    exceeds both source gradients), the only pixels whose term is not zero."""
+    m, n = ga.shape
+    for i in range(m):
+        sn = 0.0
+        sd = 0.0
+        for j in range(n):
+            a = ga[i, j]
+            b = gb[i, j]
+            f = gf[i, j]
+            wa = a**_NABF_L if a >= _NABF_TD else 0.001
+            wb = b**_NABF_L if b >= _NABF_TD else 0.001
+            sd += wa + wb
+            if (f > a) & (f > b):
+                qaf = _nabf_qpx(a, ala[i, j], f, alf[i, j])
+                qbf = _nabf_qpx(b, alb[i, j], f, alf[i, j])
+                sn += (1.0 - qaf) * wa + (1.0 - qbf) * wb
+        num[i] = sn
+        den[i] = sd
 
 
 def nabf_plane(a: np.ndarray, b: np.ndarray, f: np.ndarray,
                cache: PlaneCache | None = None) -> float:
     """Nabf = sum n ((1 - Q_AF) w_A + (1 - Q_BF) w_B) / sum (w_A + w_B), n = 1 where the
-    fused gradient exceeds both source gradients; w = g^1.5 where g >= 2, else 0.001."""
+    fused gradient exceeds both source gradients; w = g^1.5 where g >= 2, else 0.001.
+
+    One compiled pass (:func:`_nabf_row_sums`): row sums, then NumPy's pairwise sum of the
+    rows; the same value as the array formula up to rounding."""
     ga, ala = cached(cache, "nabf_edges", a, _nabf_edges)  # type: ignore[misc]
     gb, alb = cached(cache, "nabf_edges", b, _nabf_edges)  # type: ignore[misc]
     gf, alf = cached(cache, "nabf_edges", f, _nabf_edges)  # type: ignore[misc]
-    qaf = _nabf_q(ga, ala, gf, alf)
-    qbf = _nabf_q(gb, alb, gf, alf)
-    wa = np.where(ga >= _NABF_TD, ga**_NABF_L, 0.001)
-    wb = np.where(gb >= _NABF_TD, gb**_NABF_L, 0.001)
-    art = (gf > ga) & (gf > gb)
-    num = np.sum(np.where(art, (1.0 - qaf) * wa + (1.0 - qbf) * wb, 0.0))
-    return float(num / np.sum(wa + wb))
+    num = np.empty(ga.shape[0])
+    den = np.empty(ga.shape[0])
+    _nabf_row_sums(ga, ala, gb, alb, gf, alf, num, den)
+    return float(np.sum(num) / np.sum(den))
 
 
 # --------------------------------------------------------------------------- CC, SCD
