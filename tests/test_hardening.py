@@ -325,6 +325,7 @@ FUSE_OPTIONS = {
     "--rho 2": {"hifm"},
     "--lam 0.01": {"hifm"},
     "--anchor mean": {"hifm", "anchor"},
+    "--target anchor": {"hifm"},
     "--dtype float64": {"hifm", "anchor", "derun"},
     "--task ivf": {"derun"},
     "--device cpu": {"hifm", "anchor", "derun"},  # the default value: nothing to refuse
@@ -356,6 +357,24 @@ def test_fuse_option_matrix(small_pair, tmp_path, capsys, method, option):
         line = one_error_line(err)
         assert f"{option.split()[0]} applies to --method" in line and f"(this run uses --method {method})" in line
         assert not (tmp_path / "f.png").exists()
+
+
+def test_fuse_target_option_reaches_the_model(small_pair, tmp_path, capsys):
+    """``--target anchor`` (the supplement's T = ∇M) gives hifm.solve's result with target="anchor",
+    which differs from the default source target; an unknown target is one clear error."""
+    ir, vis = small_pair
+    outs = {}
+    for target in ("anchor", "sources"):
+        rc, _, err = run_cli(["fuse", str(ir), str(vis), "-o", str(tmp_path / f"{target}.png"), "--iters", "30",
+                              "--target", target], capsys)
+        assert rc == 0, err
+        outs[target] = read_image(tmp_path / f"{target}.png")
+    want = hifm.fuse(read_image(ir), read_image(vis), iters=30, target="anchor")
+    assert np.abs(outs["anchor"] - want).max() <= 1.0 / 255 + 1e-6  # equal up to the 8-bit file
+    assert np.abs(outs["anchor"] - outs["sources"]).max() > 2.0 / 255
+    rc, _, err = run_cli(["fuse", str(ir), str(vis), "-o", str(tmp_path / "x.png"), "--target", "bogus"], capsys)
+    assert rc != 0 and "target must be one of" in one_error_line(err)
+    assert not (tmp_path / "x.png").exists()
 
 
 @pytest.mark.parametrize("method, options, owner", [

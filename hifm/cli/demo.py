@@ -93,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
         "anchor": write_image(out / "demo_anchor.png", anchor),
         "fused": write_image(out / "demo_fused.png", fused),
     }
-    images = [("infrared", ir), (f"visible (noise σ={args.noise:.3f})", vis), ("anchor M (two_scale)", anchor),
+    images = [("infrared", ir), (f"visible (noise σ={args.noise:.3f})", vis), (f"anchor M ({info.params.anchor})", anchor),
               (f"HIFM, {info.iterations} iterations", fused)]
     if not args.no_derun:
         try:
