@@ -8,6 +8,7 @@ Per-plane kernels take 2-D float64 planes on the 0..255 scale (``a`` = visible p
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import numpy as np
 from numba import njit
@@ -53,6 +54,21 @@ def ssim_plane(a: np.ndarray, b: np.ndarray, f: np.ndarray,
     """SSIM(A, F) + SSIM(B, F): Wang et al.'s SSIM with an 11×11 Gaussian window
     (sigma 1.5), population moments, L = 255, 'valid' map, plain mean of the map."""
     return _ssim(a, f, cache) + _ssim(b, f, cache)
+
+
+def _edge_ratio(a: np.ndarray, b: np.ndarray, f: np.ndarray, cache: PlaneCache | None, key: str,
+                edges: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]], row_sums: Callable[..., None]) -> float:
+    """sum(num) / sum(den) of an edge-preservation metric: the (strength, orientation) maps of
+    the three planes (cached under ``key``), ``row_sums`` fills per-row numerator and
+    denominator in one compiled pass, NumPy's pairwise sum adds the rows."""
+    ga, ala = cached(cache, key, a, edges)  # type: ignore[misc]
+    gb, alb = cached(cache, key, b, edges)  # type: ignore[misc]
+    gf, alf = cached(cache, key, f, edges)  # type: ignore[misc]
+    num = np.empty(ga.shape[0])
+    den = np.empty(ga.shape[0])
+    row_sums(ga, ala, gb, alb, gf, alf, num, den)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return float(np.sum(num) / np.sum(den))
 
 
 # --------------------------------------------------------------------------- Qabf
@@ -113,14 +129,7 @@ def qabf_plane(a: np.ndarray, b: np.ndarray, f: np.ndarray,
 
     One compiled pass (:func:`_qabf_row_sums`): row sums, then NumPy's pairwise sum of the
     rows; the same value as the array formula up to rounding."""
-    ga, ala = cached(cache, "qabf_edges", a, _qabf_edges)  # type: ignore[misc]
-    gb, alb = cached(cache, "qabf_edges", b, _qabf_edges)  # type: ignore[misc]
-    gf, alf = cached(cache, "qabf_edges", f, _qabf_edges)  # type: ignore[misc]
-    num = np.empty(ga.shape[0])
-    den = np.empty(ga.shape[0])
-    _qabf_row_sums(ga, ala, gb, alb, gf, alf, num, den)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return float(np.sum(num) / np.sum(den))
+    return _edge_ratio(a, b, f, cache, "qabf_edges", _qabf_edges, _qabf_row_sums)
 
 
 # --------------------------------------------------------------------------- Nabf
@@ -185,13 +194,7 @@ def nabf_plane(a: np.ndarray, b: np.ndarray, f: np.ndarray,
 
     One compiled pass (:func:`_nabf_row_sums`): row sums, then NumPy's pairwise sum of the
     rows; the same value as the array formula up to rounding."""
-    ga, ala = cached(cache, "nabf_edges", a, _nabf_edges)  # type: ignore[misc]
-    gb, alb = cached(cache, "nabf_edges", b, _nabf_edges)  # type: ignore[misc]
-    gf, alf = cached(cache, "nabf_edges", f, _nabf_edges)  # type: ignore[misc]
-    num = np.empty(ga.shape[0])
-    den = np.empty(ga.shape[0])
-    _nabf_row_sums(ga, ala, gb, alb, gf, alf, num, den)
-    return float(np.sum(num) / np.sum(den))
+    return _edge_ratio(a, b, f, cache, "nabf_edges", _nabf_edges, _nabf_row_sums)
 
 
 # --------------------------------------------------------------------------- CC, SCD

@@ -35,8 +35,8 @@ def _pyramid(x: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
-def _gain_vid_vind(cov: float, v1: float, v2: float) -> tuple[float, float, float]:
-    """(g, VID, VIND) of one position with the reference's clipping rules, in its order:
+def _gain(cov: float, v1: float, v2: float) -> tuple[float, float, float]:
+    """(g, var_S, var_v) of one position with the reference's clipping rules, in its order:
     g = cov/(var_S + 1e-10), var_v = var_F − g cov; var_S < 1e-10: g = 0, var_v = var_F,
     var_S = 0; var_F < 1e-10: g = 0, var_v = 0; g < 0: var_v = var_F, g = 0;
     var_v ≤ 1e-10: var_v = 1e-10 (variances clipped at 0 first)."""
@@ -56,29 +56,25 @@ def _gain_vid_vind(cov: float, v1: float, v2: float) -> tuple[float, float, floa
         g = 0.0
     if sv <= 1e-10:
         sv = 1e-10
-    vid = math.log10(1.0 + g * g * s1 / (sv + _SIGMA_N2))
-    vind = math.log10(1.0 + s1 / _SIGMA_N2)
-    return g, vid, vind
+    return g, s1, sv
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def _scale_row_sums(cov_a: np.ndarray, v_a: np.ndarray, cov_b: np.ndarray, v_b: np.ndarray,
                     v_f: np.ndarray, num: np.ndarray, den: np.ndarray) -> None:
-    """Per row of one scale: sums of VID_sel + C and VIND_sel + C, the source with the
-    smaller g selected per position (A where g_A < g_B)."""
+    """Per row of one scale: sums of VID + C and VIND + C of the source with the smaller g
+    (A where g_A < g_B), VID = log10(1 + g² var_S/(var_v + σ_n²)), VIND = log10(1 + var_S/σ_n²);
+    the logarithms only for the selected source."""
     m, n = cov_a.shape
     for i in range(m):
         sn = 0.0
         sd = 0.0
         for j in range(n):
-            ga, vida, vinda = _gain_vid_vind(cov_a[i, j], v_a[i, j], v_f[i, j])
-            gb, vidb, vindb = _gain_vid_vind(cov_b[i, j], v_b[i, j], v_f[i, j])
-            if ga < gb:
-                sn += vida + _C
-                sd += vinda + _C
-            else:
-                sn += vidb + _C
-                sd += vindb + _C
+            ga, s1a, sva = _gain(cov_a[i, j], v_a[i, j], v_f[i, j])
+            gb, s1b, svb = _gain(cov_b[i, j], v_b[i, j], v_f[i, j])
+            g, s1, sv = (ga, s1a, sva) if ga < gb else (gb, s1b, svb)
+            sn += math.log10(1.0 + g * g * s1 / (sv + _SIGMA_N2)) + _C
+            sd += math.log10(1.0 + s1 / _SIGMA_N2) + _C
         num[i] = sn
         den[i] = sd
 
