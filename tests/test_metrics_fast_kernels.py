@@ -3,7 +3,7 @@ replace: the windows-in-lanes Fast-FMI kernel (``hifm.metrics._fmi_lanes``) agai
 one-window-at-a-time kernel ``hifm.metrics.fmi._fmi_map`` (its fast form and its literal
 transcription of the reference code), its polynomial log2 against the C library, and the
 reordered dmey ``dwt2`` against the previous row-by-row code (``tests/_metrics_reference``),
-bit for bit. Random windows, windows built to hit every branch of the reference, and real
+bit for bit; Qabf's and Nabf's edge maps against their array formulas. Random windows, windows built to hit every branch of the reference, and real
 images (the shipped TNO samples, VIFB-dev when present). Also the compiled filters
 (``hifm.metrics._filters``) against ``scipy.ndimage``, bit for bit, and the ``vifb``
 protocol's single computation of a gray image stored as RGB against per-plane copies."""
@@ -263,3 +263,32 @@ def test_gray_rgb_triple_computed_once_same_values() -> None:
             with np.errstate(all="ignore"):
                 want = float(np.mean([info.plane_fn(a, ir, fu.copy(), cache) for a in vplanes]))
             assert got[name] == want or (np.isnan(want) and np.isnan(got[name])), name
+
+
+def test_edge_strength_and_angle_pass_equals_array_formulas() -> None:
+    """Qabf's and Nabf's edge maps (one compiled pass) against the NumPy formulas they
+    replace: the strength bit for bit, the angle to the last bit of ``atan`` (NumPy may use
+    its own SIMD ``arctan``), including the zero-derivative rules (gx = 0: π/2 for Qabf; gx = gy
+    = 0: 0 for Nabf, ±π/2 where only gx = 0)."""
+    from hifm.metrics import structural as st
+    from hifm.metrics._common import convolve_same_zero
+    from hifm.metrics._filters import correlate3x3
+
+    rng = np.random.default_rng(5)
+    img = np.round(rng.random((40, 53)) * 3) / 255.0  # small integer steps: many zero derivatives
+    img[:10] = 0.4  # flat band: gx = gy = 0
+    img[10:20, :] = np.arange(10)[:, None] / 255.0  # constant along rows: gx = 0, gy != 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = img * 255.0
+        sx, sy = convolve_same_zero(p, st._QABF_SX), convolve_same_zero(p, st._QABF_SY)
+        q_alpha = np.arctan(sy / sx)
+        q_alpha[sx == 0] = math.pi / 2.0
+        gv, gh = correlate3x3(img, st._NABF_V, "mirror"), correlate3x3(img, st._NABF_H, "mirror")
+        n_alpha = np.arctan(gv / gh)
+        n_alpha[(gv == 0) & (gh == 0)] = 0.0
+    cases = [(st._qabf_edges(img), np.sqrt(sx * sx + sy * sy), q_alpha),
+             (st._nabf_edges(img), np.sqrt(gv * gv + gh * gh), n_alpha)]
+    for (g, alpha), g_ref, a_ref in cases:
+        np.testing.assert_array_equal(g, g_ref)
+        np.testing.assert_allclose(alpha, a_ref, rtol=4e-16, atol=0)
+    assert ((sx == 0) & (sy != 0)).any() and ((gh == 0) & (gv != 0)).any() and ((gh == 0) & (gv == 0)).any()
