@@ -3,8 +3,9 @@ replace: the windows-in-lanes Fast-FMI kernel (``hifm.metrics._fmi_lanes``) agai
 one-window-at-a-time kernel ``hifm.metrics.fmi._fmi_map`` (its fast form and its literal
 transcription of the reference code), its polynomial log2 against the C library, and the
 reordered dmey ``dwt2`` against the previous row-by-row code (``tests/_metrics_reference``),
-bit for bit; Qabf's and Nabf's edge maps against their array formulas. Random windows, windows built to hit every branch of the reference, and real
-images (the shipped TNO samples, VIFB-dev when present). Also the compiled filters
+bit for bit; Qabf's and Nabf's edge maps against their array formulas. Random windows,
+windows built to hit every branch of the reference, and real images (the shipped TNO
+samples, VIFB-dev when present). Also the compiled filters
 (``hifm.metrics._filters``) against ``scipy.ndimage``, bit for bit, and the ``vifb``
 protocol's single computation of a gray image stored as RGB against per-plane copies."""
 

@@ -82,10 +82,11 @@ _TA, _KA, _DA = 0.9879, -22.0, 0.8
 def _strength_angle(gx: np.ndarray, gy: np.ndarray, nabf: bool) -> tuple[np.ndarray, np.ndarray]:
     """Edge strength g = sqrt(gx² + gy²) and angle α = atan(gy / gx) per pixel, in one pass.
 
-    Where gx = 0: α = π/2 for Qabf (the reference sets it so whatever gy), and for Nabf
-    atan(±inf) = ±π/2, except 0 where gy = 0 too. The same operations per pixel as the
-    array formulas (no fused multiply-add), so g has the same bits; α is the C library's
-    ``atan``, which NumPy's ``arctan`` also calls where it has no SIMD version."""
+    Where gx = 0: α = π/2 for Qabf (the reference sets it so whatever gy); for Nabf ±π/2
+    with the sign of gy (the array formula's atan(±inf)), and 0 where gy = 0 too. The same
+    operations per pixel as the array formulas (no fused multiply-add), so g has the same
+    bits; α is the C library's ``atan``, which NumPy's ``arctan`` also calls where it has no
+    SIMD version."""
     m, n = gx.shape
     g = np.empty((m, n))
     alpha = np.empty((m, n))
@@ -97,7 +98,7 @@ def _strength_angle(gx: np.ndarray, gy: np.ndarray, nabf: bool) -> tuple[np.ndar
             if x != 0.0:
                 alpha[i, j] = math.atan(y / x)
             elif nabf:
-                alpha[i, j] = 0.0 if y == 0.0 else math.atan(y / x)
+                alpha[i, j] = 0.0 if y == 0.0 else math.copysign(math.pi / 2.0, y)
             else:
                 alpha[i, j] = math.pi / 2.0
     return g, alpha
