@@ -15,10 +15,12 @@ from unrolled.losses import (  # noqa: E402
     box_mean,
     gradient_loss,
     gradient_magnitude,
+    histogram_loss,
     intensity_loss,
     lgde_entropy,
     lgde_loss,
     sobel_gradients,
+    soft_histogram,
     ssim,
     ssim_loss,
 )
@@ -157,3 +159,49 @@ def test_loss_gradients_are_finite_on_flat_images(images):
     with pytest.raises(ValueError, match="lgde_stages must be 'last' or 'all'"):
         LossConfig(lgde_stages="some")
     assert math.isfinite(float(total.detach()))
+
+
+def test_soft_histogram_known_answers():
+    bins = 5  # bin centres 0, 0.25, 0.5, 0.75, 1
+    x = torch.tensor([[0.0, 0.25, 0.25, 1.0], [0.125, 0.125, 0.9375, 2.0]], dtype=torch.float64)
+    h = soft_histogram(x.reshape(2, 1, 2, 2), bins)
+    assert h[0].tolist() == pytest.approx([0.25, 0.5, 0.0, 0.0, 0.25])
+    # 0.125 is half-way between bins 0 and 1; 0.9375 is 3/4 of the way from bin 3 to bin 4;
+    # 2.0 is clipped to 1
+    assert h[1].tolist() == pytest.approx([0.25, 0.25, 0.0, 0.0625, 0.4375])
+    assert h.sum(1).tolist() == pytest.approx([1.0, 1.0])
+
+
+def test_histogram_loss_is_the_cross_entropy_metric_on_full_histograms():
+    from hifm.metrics import information
+
+    rng = np.random.default_rng(3)
+    # every grey level present in each image, so the metric skips no bin
+    levels = np.arange(256)
+    a, b, f = (rng.permutation(np.concatenate([levels, rng.integers(lo, hi, 1792)])).reshape(32, 64).astype(np.uint8)
+               for lo, hi in ((0, 120), (100, 256), (40, 220)))
+    t = lambda x: torch.from_numpy(x / 255.0)[None, None]  # noqa: E731
+    loss = float(histogram_loss(t(f), t(a), t(b), bins=256, eps=1e-15)[0])
+    assert loss == pytest.approx(information.cross_entropy(f, a, b, protocol="gray"), rel=1e-9)
+
+
+def test_histogram_loss_values_and_gradient():
+    half = torch.zeros(1, 1, 8, 8, dtype=torch.float64)
+    half[..., :4] = 1.0
+    a = torch.zeros_like(half)  # all 0
+    b = torch.ones_like(half)  # all 1
+    # F's histogram is the mixture of the sources': the minimum, 1 bit (eps shifts it a little)
+    assert float(histogram_loss(half, a, b, bins=2, eps=1e-12)[0]) == pytest.approx(1.0, abs=1e-9)
+    assert float(histogram_loss(a, a, a, bins=16)[0]) == pytest.approx(0.0, abs=1e-12)
+    # the mean of the sources has neither source's levels: much larger
+    assert float(histogram_loss(torch.full_like(half, 0.5), a, b, bins=3)[0]) > 5.0
+    # the gradient is that of the piecewise-linear histogram (values away from bin centres)
+    g = torch.Generator().manual_seed(1)
+    f = (0.05 + 0.9 * torch.rand(1, 1, 6, 6, generator=g, dtype=torch.float64)).requires_grad_()
+    src = torch.rand(2, 1, 6, 6, generator=g, dtype=torch.float64)
+    assert torch.autograd.gradcheck(lambda y: histogram_loss(y, src[:1], src[1:], bins=7), (f,), eps=1e-7)
+    # the joint loss reports the same value
+    cfg = LossConfig(intensity=0, gradient=0, ssim=0, lgde=0, histogram=1.0, histogram_bins=7, joint=False)
+    total, terms = FusionLoss(cfg)([f], None, src[:1], src[1:])
+    assert float(terms["histogram"]) == pytest.approx(float(histogram_loss(f, src[:1], src[1:], bins=7)[0].detach()), rel=1e-12)
+    assert float(total) == pytest.approx(float(terms["histogram"]), rel=1e-12)

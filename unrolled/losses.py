@@ -9,6 +9,9 @@ image F and the *clean* sources A (infrared / MRI) and B (visible / CT, PET, SPE
 * LGDE       local gradient directional entropy (:func:`lgde_entropy`, :func:`lgde_loss`);
 * Qabf       1 − Q^{AB/F}, a differentiable form of Xydeas and Petrović's edge-preservation metric
   (:func:`qabf`, :func:`qabf_loss`): the loss agrees with the metric it is judged by;
+* histogram  ½(D(A‖F) + D(B‖F)) in bits between soft intensity histograms
+  (:func:`soft_histogram`, :func:`histogram_loss`): the differentiable form of the cross-entropy
+  metric CE; small when F keeps the intensity distributions of both sources;
 * fidelity   ‖F − M(A, B)‖₁ to the solver's anchor of the clean sources (:func:`fidelity_loss`):
   keeps the anchor's thermal targets and halo-free layout while the other terms sharpen;
 * the joint constraint (:class:`FusionLoss`): every stage's output with weights growing with
@@ -39,6 +42,8 @@ __all__ = [
     "qabf",
     "qabf_loss",
     "fidelity_loss",
+    "soft_histogram",
+    "histogram_loss",
     "direction_weights",
     "box_mean",
     "lgde_entropy",
@@ -192,6 +197,41 @@ def fidelity_loss(f: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
     return (_as4(f) - _as4(m)).abs().mean()
 
 
+def soft_histogram(x: torch.Tensor, bins: int = 64) -> torch.Tensor:
+    """Per-image intensity histogram of ``x`` (values clipped to [0, 1]) with linear bin
+    assignment: a value at t = x (bins − 1) adds 1 − (t − ⌊t⌋) to bin ⌊t⌋ and t − ⌊t⌋ to the
+    next, so the histogram is differentiable in x.  Returns ``(N, bins)``, each row summing to 1."""
+    x4 = _as4(x)
+    n = x4.shape[0]
+    t = x4.clamp(0.0, 1.0).reshape(n, -1) * (bins - 1)
+    lo = t.detach().floor().clamp(max=bins - 2)
+    frac = t - lo
+    idx = lo.long()
+    h = t.new_zeros(n, bins).scatter_add(1, idx, 1.0 - frac).scatter_add(1, idx + 1, frac)
+    return h / t.shape[1]
+
+
+def _kl_bits(p: torch.Tensor, q: torch.Tensor, eps: float) -> torch.Tensor:
+    """sum_k p_k log2((p_k + eps) / (q_k + eps)) per row."""
+    return (p * (torch.log(p + eps) - torch.log(q + eps))).sum(1) / math.log(2.0)
+
+
+def histogram_loss(f: torch.Tensor, a: torch.Tensor, b: torch.Tensor, bins: int = 64,
+                   eps: float = 1e-3) -> torch.Tensor:
+    """½ (D(A‖F) + D(B‖F)) in bits between :func:`soft_histogram` s, per image ``(N,)``.
+
+    The cross-entropy metric CE in a form with a gradient: it is lowest when F's intensity
+    distribution matches the mixture ½(p_A + p_B) of the sources'; ``eps`` keeps bins that F
+    leaves empty finite (the metric skips them instead)."""
+    with torch.no_grad():
+        ha, hb = soft_histogram(a, bins), soft_histogram(b, bins)
+    hf = soft_histogram(f, bins)
+    reps = hf.shape[0] // ha.shape[0]
+    if reps > 1:
+        ha, hb = ha.repeat(reps, 1), hb.repeat(reps, 1)
+    return 0.5 * (_kl_bits(ha, hf, eps) + _kl_bits(hb, hf, eps))
+
+
 # ---------------------------------------------------------------------------- LGDE
 def concentration(bins: int, leak: float = 5.0) -> float:
     """κ of the soft direction assignment: a direction on a bin centre gives its neighbours
@@ -299,12 +339,14 @@ class LossConfig:
     """Weights of the loss terms and the joint constraint (JSON-serialisable).
 
     Attributes:
-        intensity, gradient, ssim, lgde, qabf, fidelity: weights of the terms (:data:`TERMS`).
+        intensity, gradient, ssim, lgde, qabf, fidelity, histogram: weights of the terms
+            (:data:`TERMS`).
         fidelity_anchor: what the fidelity term compares with: an anchor of
             :func:`hifm.anchors.anchor` computed on the clean sources, or ``"teacher"``: the
             reference images the caller passes (:meth:`FusionLoss.forward`'s ``reference``; the
             trainer passes the initial network's output on the clean sources, i.e. the classical
             solver at N iterations: self-distillation for degraded inputs).
+        histogram_bins: bins of the histogram term (:func:`histogram_loss`).
         lgde_bins: I (4, 8, 16 or 32).
         lgde_blocks: 𝔅, e.g. (3, 5) (default), (3, 7), (5, 7), (3, 5, 7).
         joint: deep supervision of every stage (weights ∝ (n/N) ** stage_power, normalised)
@@ -323,6 +365,8 @@ class LossConfig:
     qabf: float = 0.0
     fidelity: float = 0.0
     fidelity_anchor: str = "salient"
+    histogram: float = 0.0
+    histogram_bins: int = 64
     lgde_bins: int = 8
     lgde_blocks: Sequence[int] = (3, 5)
     joint: bool = True
@@ -340,7 +384,7 @@ class LossConfig:
             raise ValueError(f"lgde_stages must be 'last' or 'all', got {self.lgde_stages!r}")
 
 
-TERMS = ("intensity", "gradient", "ssim", "lgde", "qabf", "fidelity")
+TERMS = ("intensity", "gradient", "ssim", "lgde", "qabf", "fidelity", "histogram")
 
 
 class FusionLoss(nn.Module):
@@ -412,6 +456,8 @@ class FusionLoss(nn.Module):
                 with torch.no_grad():
                     ref = make_anchor(a4[:, 0], b4[:, 0], c.fidelity_anchor)[:, None]
             out["fidelity"] = (f4 - rep(ref)).abs().mean((1, 2, 3))
+        if c.histogram:
+            out["histogram"] = histogram_loss(f4, a4, b4, c.histogram_bins)
         if c.lgde:
             targets = lgde_target(a4, b4, c.lgde_bins, c.lgde_blocks)
             targets = [(rep(t), rep(w)) for t, w in targets]

@@ -70,7 +70,7 @@ def plot_curves(csv_path: str | Path, png_path: str | Path, title: str | None = 
     axes[0].set_xlabel("step")
     axes[0].set_ylabel("joint loss")
     axes[0].legend(frameon=False)
-    for i, key in enumerate(("intensity", "gradient", "ssim", "lgde", "qabf", "fidelity", "anchor")):
+    for i, key in enumerate(("intensity", "gradient", "ssim", "lgde", "qabf", "fidelity", "histogram", "anchor")):
         v = series(key)
         if np.isfinite(v).any():
             axes[1].plot(steps, run_mean(v), color=f"C{i}", lw=1.5, label=key)

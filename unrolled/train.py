@@ -448,8 +448,8 @@ def check_resume(cfg: TrainConfig, meta: dict[str, Any], override: bool) -> dict
 
 
 # ------------------------------------------------------------------------------ logging
-CSV_FIELDS = ["step", "loss", "intensity", "gradient", "ssim", "lgde", "qabf", "fidelity", "anchor", "lr", "steps_per_s",
-              "seconds"]
+CSV_FIELDS = ["step", "loss", "intensity", "gradient", "ssim", "lgde", "qabf", "fidelity", "histogram", "anchor", "lr",
+              "steps_per_s", "seconds"]
 
 
 def _truncate_csv(path: Path, step: int) -> None:
