@@ -21,6 +21,7 @@ __all__ = [
     "anchor",
     "ANCHORS",
     "DEFAULT_ANCHOR",
+    "TASK_ANCHORS",
     "two_scale",
     "salient",
     "TIE_TOLERANCE",
@@ -291,6 +292,12 @@ ANCHORS: dict[str, Callable[[Any, Any], Any]] = {
 
 #: The anchor :func:`anchor` and :class:`hifm.params.HIFMParams` use unless told otherwise.
 DEFAULT_ANCHOR = "salient"
+
+#: The anchor the command line uses for each task when ``--anchor`` is not given: infrared-visible
+#: pairs (``ivf``) the default; medical pairs (``mif``: MRI + CT/PET/SPECT) ``two_scale``, which ranks
+#: better there for the anchor and for ``hifm.solve`` (docs/parameters.md, "Medical pairs prefer
+#: two_scale"; the ``mif`` DeRUN weights start from it too). :func:`hifm.solve` itself never guesses.
+TASK_ANCHORS: dict[str, str] = {"ivf": DEFAULT_ANCHOR, "mif": "two_scale"}
 
 
 def anchor(a: Any, b: Any, method: "str | Callable[[Any, Any], Any] | Any" = DEFAULT_ANCHOR) -> Any:

@@ -59,6 +59,7 @@ from typing import Any
 import numpy as np
 
 from . import __version__, api
+from .anchors import DEFAULT_ANCHOR, TASK_ANCHORS
 from .datasets import Pair, PairSet, find_pairs
 from .errors import HIFMError, ImageReadError, ImageWriteError, InputError, display_path
 from .io import DEFAULT_MAX_PIXELS, fused_bit_depth, image_orientation, read_image, write_image
@@ -108,8 +109,9 @@ class FuseSettings:
     Attributes:
         method: ``"anchor"``, ``"hifm"`` or ``"derun"`` (passed to :func:`hifm.api.fuse`).
         iters: ADMM iterations for ``"hifm"`` (``None``: the solver's default).
-        task: ``"derun"`` only: the shipped weights, ``"ivf"`` or ``"mif"`` (``None``: chosen
-            by :func:`fuse_dir` from the data set's layout, medical → ``"mif"``).
+        task: ``"ivf"`` or ``"mif"`` (``None``: chosen by :func:`fuse_dir` from the data set's
+            layout, medical → ``"mif"``). For ``"derun"`` the shipped weights; for ``"anchor"``
+            and ``"hifm"`` the anchor (:data:`hifm.anchors.TASK_ANCHORS`: ``"mif"`` → ``two_scale``).
         weights: ``"derun"`` only: a weights JSON (overrides ``task``); its recorded sha256 is
             part of :meth:`key`, so ``--resume`` redoes pairs fused with other weights.
         device: ``"derun"`` only: ``"cpu"``, ``"cuda"`` or ``"cuda:N"`` (not part of :meth:`key`).
@@ -144,8 +146,8 @@ class FuseSettings:
             object.__setattr__(self, "ir_range", (lo, hi))
         if self.method not in METHODS:
             raise InputError(f"unknown method {self.method!r}; choose one of {', '.join(METHODS)}")
-        if self.method != "derun" and (self.task is not None or self.weights is not None or self.device != "cpu"):
-            raise InputError("task, weights and device apply to method 'derun' only")
+        if self.method != "derun" and (self.weights is not None or self.device != "cpu"):
+            raise InputError("weights and device apply to method 'derun' only")
         if self.task is not None and self.task not in TASKS:
             raise InputError(f"unknown task {self.task!r}; choose one of {', '.join(TASKS)}")
         if self.weights is not None:
@@ -164,7 +166,10 @@ class FuseSettings:
         if self.method == "derun":
             which = {"weights": self.weights} if self.weights else {"task": self.task or "ivf"}
             return {**which, "device": self.device}
-        return {} if self.iters is None else {"iters": int(self.iters)}
+        options: dict[str, Any] = {} if self.iters is None else {"iters": int(self.iters)}
+        if self.task is not None and TASK_ANCHORS[self.task] != DEFAULT_ANCHOR:
+            options["anchor"] = TASK_ANCHORS[self.task]
+        return options
 
     def key(self) -> dict[str, Any]:
         """The settings an output depends on (compared on resume)."""
@@ -650,6 +655,8 @@ def fuse_dir(
     pairset = find_pairs(root, a_dir=ir_dir, b_dir=vis_dir, recursive=recursive)
     if settings.method == "derun":
         settings = _resolve_derun(settings, pairset, log)
+    else:
+        settings = _resolve_anchor_task(settings, pairset, log)
     out = _prepare_outdir(Path(outdir), pairset)
     report = BatchReport(out, out / MANIFEST_NAME, out / REPORT_NAME, total=len(pairset))
     with _locked(out), contextlib.closing(Manifest(report.manifest)) as manifest:
@@ -669,6 +676,21 @@ def fuse_dir(
         report.seconds = time.perf_counter() - started
         write_report(report)
     return report
+
+
+def _resolve_anchor_task(settings: FuseSettings, pairset: PairSet, log: Callable[[str], None]) -> FuseSettings:
+    """For ``anchor``/``hifm``: choose the task, hence the anchor, from the layout when no task is given.
+
+    A medical layout gets ``"mif"`` (the ``two_scale`` anchor, :data:`hifm.anchors.TASK_ANCHORS`)
+    and says so; an infrared-visible or mixed layout keeps the default anchor.
+    """
+    import dataclasses
+
+    if settings.task is None and pairset.kind == "medical":
+        settings = dataclasses.replace(settings, task="mif")
+        log(f"anchor: {TASK_ANCHORS['mif']} for medical pairs (layout {pairset.layout}; --task ivf for the "
+            f"default {DEFAULT_ANCHOR})")
+    return settings
 
 
 def _resolve_derun(settings: FuseSettings, pairset: PairSet, log: Callable[[str], None]) -> FuseSettings:

@@ -145,7 +145,9 @@ def test_output_formats(dataset, tmp_path, reference, fmt, suffix):
     "kwargs,pattern",
     [
         ({"method": "fancy"}, "unknown method"),
-        ({"method": "hifm", "task": "ivf"}, "apply to method .derun. only"),
+        ({"method": "hifm", "weights": "w.json"}, "apply to method .derun. only"),
+        ({"method": "anchor", "device": "cuda"}, "apply to method .derun. only"),
+        ({"method": "hifm", "task": "xyz"}, "unknown task"),
         ({"method": "derun", "task": "xyz"}, "unknown task"),
         ({"out_format": "gif"}, "unknown output format"),
         ({"method": "anchor", "iters": 5}, "iters applies to method 'hifm'"),

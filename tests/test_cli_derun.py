@@ -163,10 +163,13 @@ def test_a_training_checkpoint_as_weights_is_one_line(command, checkpoint, two_p
     assert "training checkpoint" in err and "python -m unrolled.weights export" in err
 
 
-def test_derun_options_without_derun_are_refused(two_pairs, tmp_path, capsys):
+def test_derun_options_without_derun_are_refused(two_pairs, exported, tmp_path, capsys):
     argv = ["fuse", str(two_pairs / "ir" / "07.png"), str(two_pairs / "vi" / "07.png"), "-o", str(tmp_path / "f.png")]
-    assert main(argv + ["--task", "mif"]) != 0
+    assert main(argv + ["--weights", str(exported)]) != 0
     assert "--method derun" in capsys.readouterr().err
+    assert main(argv + ["--device", "cuda"]) != 0
+    assert "--method derun" in capsys.readouterr().err
+    assert not (tmp_path / "f.png").exists()
 
 
 # ------------------------------------------------------------------------------ export and verify

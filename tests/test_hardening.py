@@ -327,7 +327,7 @@ FUSE_OPTIONS = {
     "--anchor mean": {"hifm", "anchor"},
     "--target anchor": {"hifm"},
     "--dtype float64": {"hifm", "anchor", "derun"},
-    "--task ivf": {"derun"},
+    "--task mif": {"hifm", "anchor", "derun"},  # the shipped weights, or the anchor (TASK_ANCHORS)
     "--device cpu": {"hifm", "anchor", "derun"},  # the default value: nothing to refuse
     "--resize": {"hifm", "anchor", "derun"},
 }

@@ -110,7 +110,7 @@ PARAM_OPTIONS: dict[str, tuple[str, type, str]] = {
     "--shrink": ("shrink", str, "E-step: soft (exact prox of |·|) or value_map"),
     "--filters-l": ("filters_l", str, "bank of ∇_l: diff, diff4 or dct3"),
     "--filters-k": ("filters_k", str, "bank of ∇_k: diff, diff4 or dct3"),
-    "--anchor": ("anchor", str, "anchor M: salient (default), two_scale, mean or max"),
+    "--anchor": ("anchor", str, "anchor M: salient, two_scale, mean or max (default: salient; two_scale for --task mif)"),
     "--target": ("target", str, "gradient target T of the Lorentzian prior: sources (default) or anchor (the supplement's ∇M)"),
     "--dtype": ("dtype", str, "float32 (default) or float64"),
     "--workers": ("workers", int, "threads for the FFT (default 1)"),
@@ -138,27 +138,34 @@ def params_from_args(args: argparse.Namespace) -> dict[str, Any]:
 MEDICAL_TOKENS = frozenset({"mri", "ct", "pet", "spect"})
 
 
-def add_derun_options(p: argparse.ArgumentParser, *, guess: str) -> None:
-    """Add ``--weights``, ``--task`` and ``--device`` (used with ``--method derun``).
+def add_derun_options(p: argparse.ArgumentParser, *, guess: str, task_sets_anchor: bool = True) -> None:
+    """Add ``--task`` and ``--weights``, ``--device`` (used with ``--method derun``).
 
     ``guess`` completes the help of ``--task``: how the command picks the task when it is not given.
+    With ``task_sets_anchor`` the task also picks the anchor of ``--method anchor/hifm``
+    (:data:`hifm.anchors.TASK_ANCHORS`); otherwise it only picks DeRUN's shipped weights.
     """
     g = p.add_argument_group("DeRUN network (--method derun)")
+    if task_sets_anchor:
+        p.add_argument("--task", choices=["ivf", "mif"], default=None,
+                       help="ivf (infrared-visible) or mif (medical): the shipped DeRUN weights, and the anchor of "
+                            f"--method anchor/hifm when --anchor is not given (mif: two_scale); default: {guess}")
+    else:
+        g.add_argument("--task", choices=["ivf", "mif"], default=None,
+                       help=f"shipped weights: ivf (infrared-visible) or mif (medical); default: {guess}")
     g.add_argument("--weights", metavar="PATH",
                    help="DeRUN weights JSON, e.g. from 'python -m unrolled.weights export' "
                         "(default: the shipped weights of --task)")
-    g.add_argument("--task", choices=["ivf", "mif"], default=None,
-                   help=f"shipped weights: ivf (infrared-visible) or mif (medical); default: {guess}")
     g.add_argument("--device", default="cpu", metavar="DEVICE", help="cpu, cuda or cuda:N (default cpu)")
 
 
 def check_derun_options(args: argparse.Namespace) -> None:
-    """``--weights``/``--task``/``--device`` belong to ``--method derun``: say so instead of ignoring them."""
+    """``--weights``/``--device`` belong to ``--method derun``: say so instead of ignoring them."""
     if getattr(args, "method", None) == "derun":
         if args.weights is not None and not Path(args.weights).exists():
             raise HIFMError(f"--weights: '{args.weights}' not found")
         return
-    given = [opt for opt, value in (("--weights", args.weights), ("--task", args.task)) if value is not None]
+    given = ["--weights"] if args.weights is not None else []
     if getattr(args, "device", "cpu") != "cpu":
         given.append("--device")
     if given:

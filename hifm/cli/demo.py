@@ -29,7 +29,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--width", type=int, default=320)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-derun", action="store_true", help="skip the DeRUN network (needs torch)")
-    add_derun_options(p, guess="ivf (the scene is infrared-visible)")
+    add_derun_options(p, guess="ivf (the scene is infrared-visible)", task_sets_anchor=False)
     p.set_defaults(func=run)
     return p
 

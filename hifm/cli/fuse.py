@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ..anchors import DEFAULT_ANCHOR, TASK_ANCHORS
 from ..errors import HIFMError, display_path
 from .common import (
     PARAM_OPTIONS,
@@ -80,6 +81,11 @@ def run(args: argparse.Namespace) -> int:
         ir = resize_image(ir, vis.shape[:2])
     options: dict[str, Any] = {}
     params = params_from_args(args)
+    if args.method in ("anchor", "hifm") and "anchor" not in params:
+        task, why = (args.task, "--task") if args.task else guess_task(args.ir, args.vis)
+        if TASK_ANCHORS[task] != DEFAULT_ANCHOR:
+            params["anchor"] = TASK_ANCHORS[task]
+            print(f"anchor: {params['anchor']} for task '{task}' ({why}; --anchor to choose)")
     if args.method == "anchor":
         options.update(params)
     elif args.method == "hifm":

@@ -97,9 +97,10 @@ def run(args: argparse.Namespace) -> int:
     workers = args.workers if args.workers is not None else (os.cpu_count() or 1)
     try:
         check_derun_options(args)
-        derun = {"task": args.task, "weights": args.weights, "device": args.device} if args.method == "derun" else {}
+        derun = {"weights": args.weights, "device": args.device} if args.method == "derun" else {}
         settings = FuseSettings(
             **derun,
+            task=args.task,
             method=args.method,
             iters=args.iters,
             resize=args.resize,
