@@ -19,7 +19,7 @@ TNO = SAMPLES / "tno"
 
 
 def _pair(root, a: str, b: str, name: str):
-    return read_image(root / a / f"{name}.png", gray_if_equal=True), read_image(root / b / f"{name}.png", gray_if_equal=True)
+    return tuple(read_image(root / d / f"{name}.png", gray_if_equal=True) for d in (a, b))
 
 
 @pytest.fixture(scope="module")

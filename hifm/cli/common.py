@@ -110,7 +110,8 @@ PARAM_OPTIONS: dict[str, tuple[str, type, str]] = {
     "--shrink": ("shrink", str, "E-step: soft (exact prox of |·|) or value_map"),
     "--filters-l": ("filters_l", str, "bank of ∇_l: diff, diff4 or dct3"),
     "--filters-k": ("filters_k", str, "bank of ∇_k: diff, diff4 or dct3"),
-    "--anchor": ("anchor", str, "anchor M: salient, two_scale, mean or max (default: salient; two_scale for --task mif)"),
+    "--anchor": ("anchor", str, "anchor M: salient, two_scale, mean or max "
+                                "(default: salient; two_scale for --task mif)"),
     "--target": ("target", str, "gradient target T of the Lorentzian prior: sources (default) or anchor (the supplement's ∇M)"),
     "--dtype": ("dtype", str, "float32 (default) or float64"),
     "--workers": ("workers", int, "threads for the FFT (default 1)"),

@@ -35,8 +35,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, metavar="OUT",
                    help="output image (format from the extension; missing folders are created)")
     p.add_argument("--method", choices=["anchor", "hifm", "derun"], default="hifm",
-                   help="anchor (the two-scale anchor image alone), hifm (the ADMM solver, default) "
-                        "or derun (the unrolled network)")
+                   help="anchor (the anchor image M alone: salient, or as --anchor/--task say), "
+                        "hifm (the ADMM solver, default) or derun (the unrolled network)")
     p.add_argument("--iters", type=int, default=None, metavar="N",
                    help="ADMM iterations for --method hifm (default 200, at most 10000)")
     p.add_argument("--backend", choices=["auto", "numpy", "cupy"], default=None,
