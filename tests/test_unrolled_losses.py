@@ -204,4 +204,4 @@ def test_histogram_loss_values_and_gradient():
     cfg = LossConfig(intensity=0, gradient=0, ssim=0, lgde=0, histogram=1.0, histogram_bins=7, joint=False)
     total, terms = FusionLoss(cfg)([f], None, src[:1], src[1:])
     assert float(terms["histogram"]) == pytest.approx(float(histogram_loss(f, src[:1], src[1:], bins=7)[0].detach()), rel=1e-12)
-    assert float(total) == pytest.approx(float(terms["histogram"]), rel=1e-12)
+    assert float(total.detach()) == pytest.approx(float(terms["histogram"]), rel=1e-12)
