@@ -682,14 +682,20 @@ def _resolve_anchor_task(settings: FuseSettings, pairset: PairSet, log: Callable
     """For ``anchor``/``hifm``: choose the task, hence the anchor, from the layout when no task is given.
 
     A medical layout gets ``"mif"`` (the ``two_scale`` anchor, :data:`hifm.anchors.TASK_ANCHORS`)
-    and says so; an infrared-visible or mixed layout keeps the default anchor.
+    and says so; an infrared-visible layout keeps the default anchor, and so does a mixed one,
+    which says so too (one anchor per run).
     """
     import dataclasses
 
-    if settings.task is None and pairset.kind == "medical":
+    if settings.task is not None:
+        return settings
+    if pairset.kind == "medical":
         settings = dataclasses.replace(settings, task="mif")
         log(f"anchor: {TASK_ANCHORS['mif']} for medical pairs (layout {pairset.layout}; --task ivf for the "
             f"default {DEFAULT_ANCHOR})")
+    elif pairset.kind == "mixed":
+        log(f"anchor: the default {DEFAULT_ANCHOR} for every pair of this mixed layout ({pairset.layout}); "
+            f"--task mif fuses all with {TASK_ANCHORS['mif']}")
     return settings
 
 

@@ -3,6 +3,8 @@ a medical pair (MRI + CT/PET/SPECT, given by ``--task mif`` or guessed from the 
 layout) gets ``two_scale``; ``--anchor`` always wins; infrared-visible pairs keep the default."""
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pytest
 
@@ -90,3 +92,16 @@ def test_fuse_dir_keeps_the_default_anchor_for_an_infrared_visible_layout(tmp_pa
     assert not any("anchor:" in line for line in logs)
     ir, vis = _pair(TNO, "ir", "vi", "07")
     np.testing.assert_array_equal(read_image(tmp_path / "o" / "07.png"), hifm.fuse(ir, vis, method="anchor"))
+
+
+def test_fuse_dir_says_which_anchor_a_mixed_layout_gets(medical_anchors, tmp_path):
+    root = tmp_path / "data"
+    shutil.copytree(MEDICAL, root / "brain")
+    for sub in ("ir", "vi"):
+        (root / "road" / sub).mkdir(parents=True)
+        shutil.copy(TNO / sub / "07.png", root / "road" / sub / "07.png")
+    logs: list[str] = []
+    fuse_dir(root, tmp_path / "o", FuseSettings(method="anchor"), workers=0, progress=False, log=logs.append,
+             recursive=True)
+    assert any("anchor: the default salient for every pair of this mixed layout" in line for line in logs), logs
+    np.testing.assert_array_equal(read_image(tmp_path / "o" / "brain" / "02.png"), medical_anchors["salient"])
