@@ -338,7 +338,13 @@ def reference_paths(monkeypatch):
 @pytest.mark.parametrize("task", ["ivf", "mif"])
 def test_shipped_network_fast_inference_equals_reference_paths(task, monkeypatch):
     """The shipped weights in float64 on a 70×90 pair (several PWSM bands and value-map chunks):
-    the inference fast paths give the reference-path output to 1e-10, every stage."""
+    the inference fast paths give the reference-path output to rounding, every stage.
+
+    "Rounding" per stage k: 1e-10, or ten times what the reference path itself moves at stage k
+    when the infrared input is perturbed by 1e-15 (the trained stages amplify rounding
+    differences on this noise-like pair: for the ``ivf`` weights from ≈ 1e-13 at stage 1 to
+    ≈ 1e-10 at stage 9), whichever is larger; that sensitivity must itself stay below 1e-8,
+    so a fast path that computes something else (differences of 1e-6 and more) still fails."""
     monkeypatch.setattr(pwsm, "BAND_ROWS", 16)
     monkeypatch.setattr(layers, "VALUE_MAP_CHUNK", 999)
     monkeypatch.setattr(ops, "_RHS_BAND_ROWS", 13)
@@ -359,9 +365,13 @@ def test_shipped_network_fast_inference_equals_reference_paths(task, monkeypatch
             st.fast_value_map = False
         with torch.no_grad():
             ref = net_ref(a, b, return_all=True)
+            nudge = 1e-15 * t64(np.random.default_rng(6).standard_normal(a.shape))
+            ref_nudged = net_ref(a + nudge, b, return_all=True)
     assert_close(fast.anchor, ref.anchor)
-    for y_fast, y_ref in zip(fast.stages, ref.stages):
-        assert_close(y_fast, y_ref)
+    for y_fast, y_ref, y_nudged in zip(fast.stages, ref.stages, ref_nudged.stages):
+        sensitivity = float((y_ref - y_nudged).abs().max())
+        assert sensitivity < 1e-8
+        assert_close(y_fast, y_ref, max(TOL, 10.0 * sensitivity))
     assert float((fast.fused - fast.anchor).abs().max()) > 1e-3  # the stages did something
 
 
