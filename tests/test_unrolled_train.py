@@ -229,3 +229,43 @@ def test_training_without_data_is_one_line_error(tmp_path, capsys, monkeypatch):
     assert main(["--task", "ivf", "--steps", "1", "--data", str(tmp_path / "nope")]) == 1
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "nope" in err and "--data" in err
+
+
+def test_teacher_init_sets_the_reference_of_the_fidelity_term(tiny_data, tmp_path):
+    """With only the fidelity term and clean crops, the first step's loss is the distance from the
+    initial network to the teacher: zero when the teacher is the initial network itself, not zero
+    when ``teacher_init`` builds it from other solver parameters."""
+    loss = {"intensity": 0.0, "gradient": 0.0, "ssim": 0.0, "lgde": 0.0, "qabf": 0.0,
+            "fidelity": 1.0, "fidelity_anchor": "teacher"}
+    fidelity = {}
+    for name, teacher_init in (("same", None), ("other", {"filters_l": "dct3", "mu": 0.0, "tau": 0.2})):
+        out = tmp_path / name
+        cfg = tiny_config(tiny_data, out, steps=1, loss=loss, degrade={"p": 0.0, "kinds": None},
+                          teacher_init=teacher_init)
+        train(cfg, progress=False)
+        fidelity[name] = float(read_log(out)[0]["fidelity"])
+        saved = json.loads((out / "final.json").read_text())
+        assert saved["train_config"]["teacher_init"] == teacher_init
+    assert fidelity["same"] < 1e-6
+    assert fidelity["other"] > 1e-3
+
+
+def test_build_teacher_is_frozen_and_built_from_teacher_init(tiny_data, tmp_path):
+    from unrolled.train import build_model, build_teacher
+
+    cfg = tiny_config(tiny_data, tmp_path, teacher_init={"filters_l": "dct3", "mu": 0.0})
+    teacher = build_teacher(cfg)
+    assert not teacher.training and not any(p.requires_grad for p in teacher.parameters())
+    x = torch.rand(1, 1, 24, 24, generator=torch.Generator().manual_seed(1))
+    y = torch.rand(1, 1, 24, 24, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        expected = build_model(cfg, cfg.teacher_init).eval()(x, y)
+        student = build_model(cfg).eval()(x, y)
+        got = teacher(x, y)
+    assert torch.equal(got, expected)
+    assert (got - student).abs().max() > 1e-4
+
+
+def test_teacher_init_must_be_an_object(tiny_data, tmp_path):
+    with pytest.raises(Exception, match="teacher_init"):
+        tiny_config(tiny_data, tmp_path, teacher_init=[0.1])

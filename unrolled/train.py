@@ -139,6 +139,9 @@ class TrainConfig:
         device: ``cpu`` or ``cuda``.
         init: :class:`hifm.params.HIFMParams` fields of the initial stages
             (:meth:`DeRUN.from_hifm`).
+        teacher_init: the same for the frozen teacher of the fidelity term
+            (``loss.fidelity_anchor = "teacher"``); ``None`` (default): the teacher is the
+            initial network itself.
         model: :class:`DeRUNConfig` overrides (``stages``, ``extractor``, ``tied``...).
         loss: :class:`unrolled.losses.LossConfig` fields.
         degrade: :class:`unrolled.data.DegradeConfig` fields.
@@ -160,6 +163,7 @@ class TrainConfig:
     threads: int = 1
     device: str = "cpu"
     init: dict[str, Any] = field(default_factory=lambda: {"filters_l": "dct3"})
+    teacher_init: dict[str, Any] | None = None
     model: dict[str, Any] = field(default_factory=lambda: {"stages": 9})
     loss: dict[str, Any] = field(default_factory=dict)
     degrade: dict[str, Any] = field(default_factory=lambda: {"p": 0.7, "kinds": None})
@@ -197,6 +201,9 @@ class TrainConfig:
         for name in ("init", "model", "loss", "degrade"):
             if not isinstance(getattr(self, name), dict):
                 raise InputError(f"training configuration: {name} must be a JSON object, got {getattr(self, name)!r}")
+        if self.teacher_init is not None and not isinstance(self.teacher_init, dict):
+            raise InputError("training configuration: teacher_init must be a JSON object or null, "
+                             f"got {self.teacher_init!r}")
         stages = self.model.get("stages", 9)
         if isinstance(stages, bool) or not isinstance(stages, int) or not 1 <= stages <= 100:
             raise InputError(f"training configuration: model.stages must be an integer in [1, 100], got {stages!r}")
@@ -211,13 +218,24 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
 
-def build_model(cfg: TrainConfig) -> DeRUN:
-    """The initial network: :meth:`DeRUN.from_hifm` at ``cfg.init`` with ``cfg.model`` overrides."""
+def build_model(cfg: TrainConfig, init: dict[str, Any] | None = None) -> DeRUN:
+    """The initial network: :meth:`DeRUN.from_hifm` at ``init`` (default ``cfg.init``) with
+    ``cfg.model`` overrides, its random parts seeded by ``cfg.seed``."""
     torch.manual_seed(cfg.seed)
     model_kw = dict(cfg.model)
     stages = int(model_kw.pop("stages", 9))
-    params = HIFMParams.from_kwargs(None, **cfg.init)
+    params = HIFMParams.from_kwargs(None, **(cfg.init if init is None else init))
     return DeRUN(DeRUNConfig.from_hifm(params, stages, **model_kw))
+
+
+def build_teacher(cfg: TrainConfig) -> DeRUN:
+    """The frozen teacher of the fidelity term: the initial network at ``cfg.teacher_init``
+    (the classical solver at N stages with those parameters: R is zero at init), or at
+    ``cfg.init`` when that is ``None``."""
+    teacher = build_model(cfg, cfg.teacher_init).eval()
+    for p_ in teacher.parameters():
+        p_.requires_grad_(False)
+    return teacher
 
 
 def lr_at(cfg: TrainConfig, step: int, restart: dict[str, float] | None = None) -> float:
@@ -572,10 +590,7 @@ def train(
     loss_fn = FusionLoss(LossConfig(**cfg.loss))
     teacher = None
     if loss_fn.config.fidelity and loss_fn.config.fidelity_anchor == "teacher":
-        # the initial network (the classical solver at N stages: R is zero at init), frozen
-        teacher = build_model(cfg).to(device).eval()
-        for p_ in teacher.parameters():
-            p_.requires_grad_(False)
+        teacher = build_teacher(cfg).to(device)
     pairs = load_pairs(cfg.data)
     smallest = min(min(pair.a.shape) for pair in pairs)
     if cfg.crop >= 2 * smallest:
