@@ -1,10 +1,14 @@
 """Benchmark tables: our methods against VIFB's 25 published methods, old against new defaults.
 
-``python experiments/benchmark.py [--quick] [--out DIR] [--max-pairs N] [--datasets ...] [--old-weights DIR]``
+``python experiments/benchmark.py [--quick] [--out DIR] [--max-pairs N] [--datasets ...] [--old-weights DIR]
+[--ivf-weights JSON] [--mif-weights JSON]``
 
 Methods of ours (◆): the anchor M alone (the default anchor), ``hifm.solve`` with the default
 parameters, and trained DeRUN (the shipped ``ivf`` weights for the infrared–visible sets,
-``mif`` for the medical ones; skipped with a note while ``unrolled`` or the weights are missing).
+``mif`` for the medical ones; skipped with a note while ``unrolled`` or the weights are missing;
+``--ivf-weights`` / ``--mif-weights`` put other weights, e.g. a network of your own exported
+with ``python -m unrolled.weights export``, in their place, with ``--out`` elsewhere than the
+committed page).
 The defaults before issue 10 (◇, "old"): the ``two_scale`` anchor, ``hifm.solve`` with the
 supplement's model (:data:`OLD_HIFM`), and DeRUN with the previous release's ``ivf`` weights
 when ``--old-weights DIR`` names a folder holding them (``ivf.json`` + ``ivf.safetensors``).
@@ -78,9 +82,16 @@ def solve_default_iters() -> int:
     return int(inspect.signature(hifm.solve).parameters["iters"].default)
 
 
-def new_methods(task: str, iters: int, notes: list[str]) -> list[common.Method]:
-    """The default anchor, ``hifm.solve`` with its defaults and (when available) trained DeRUN for ``task``."""
+def new_methods(task: str, iters: int, notes: list[str], weights: tuple[Any, Path] | None = None) -> list[common.Method]:
+    """The default anchor, ``hifm.solve`` with its defaults and (when available) trained DeRUN for ``task``:
+    the shipped weights, or ``weights`` = (model, file) given with ``--ivf-weights`` / ``--mif-weights``."""
     methods = [common.anchor_method(f"{OURS_MARK}anchor"), common.hifm_method(iters, name=f"{OURS_MARK}hifm")]
+    if weights is not None:
+        model, path = weights
+        anchor = getattr(model.config, "anchor", "?")
+        methods.append(common.derun_method(model, f"{OURS_MARK}DeRUN",
+                                           f"trained DeRUN, the '{task}' weights {path} (learned anchor from '{anchor}')"))
+        return methods
     models = common.derun_models(task)
     notes.extend(f"{task}: {n}" for n in models.notes if not n.startswith("DeRUN init"))
     if models.trained is not None:
@@ -88,6 +99,27 @@ def new_methods(task: str, iters: int, notes: list[str]) -> list[common.Method]:
         methods.append(common.derun_method(models.trained, f"{OURS_MARK}DeRUN",
                                            f"trained DeRUN, the shipped '{task}' weights (learned anchor from '{anchor}')"))
     return methods
+
+
+def load_derun_file(path: Path, option: str, notes: list[str]) -> Any:
+    """DeRUN from a weights JSON named by ``option``, or None with a note when ``unrolled`` cannot be imported.
+
+    Raises:
+        SystemExit: the file is missing or not usable weights (one line naming the option and the file).
+    """
+    if not Path(path).is_file():
+        raise SystemExit(f"error: {option} {path}: no such file")
+    try:
+        import torch
+
+        from unrolled.weights import load_weights
+    except Exception as exc:  # noqa: BLE001 - no unrolled: skip DeRUN, as for the shipped weights
+        notes.append(f"{option}: skipped, the unrolled package cannot be imported ({type(exc).__name__}: {exc}).")
+        return None
+    try:
+        return load_weights(path, dtype=torch.float32)
+    except Exception as exc:  # noqa: BLE001 - any load failure is a bad option value
+        raise SystemExit(f"error: {option} {path}: {' '.join(str(exc).split())}") from None
 
 
 def load_old_derun(folder: Path | None, notes: list[str]) -> Any:
@@ -106,17 +138,9 @@ def load_old_derun(folder: Path | None, notes: list[str]) -> Any:
     if not path.is_file():
         raise SystemExit(f"error: --old-weights {folder}: no ivf.json in it (the previous release's "
                          "unrolled/weights/ivf.json and ivf.safetensors)")
-    try:
-        import torch
-
-        from unrolled.weights import load_weights
-    except Exception as exc:  # noqa: BLE001 - no unrolled: skip DeRUN, as for the new weights
-        notes.append(f"old DeRUN: skipped, the unrolled package cannot be imported ({type(exc).__name__}: {exc}).")
+    model = load_derun_file(path, "--old-weights", notes)
+    if model is None:
         return None
-    try:
-        model = load_weights(path, dtype=torch.float32)
-    except Exception as exc:  # noqa: BLE001 - any load failure is a bad option value
-        raise SystemExit(f"error: --old-weights {path}: {' '.join(str(exc).split())}") from None
     notes.append(f"old DeRUN: {path} ({model.count_parameters()['total']} parameters, anchor "
                  f"'{getattr(model.config, 'anchor', '?')}', target '{getattr(model.config, 'target', '?')}').")
     return model
@@ -425,6 +449,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--iters", type=int, help="hifm.solve iterations (default: hifm.solve's own; quick: 20)")
     parser.add_argument("--old-weights", type=Path, metavar="DIR",
                         help="folder with the previous release's DeRUN ivf.json + ivf.safetensors (the old DeRUN rows)")
+    parser.add_argument("--ivf-weights", type=Path, metavar="JSON",
+                        help="DeRUN weights (e.g. runs/weights/my_ivf.json) for the ◆ DeRUN rows of the infrared-visible "
+                             "sets instead of the shipped ones, to see your own network on this page")
+    parser.add_argument("--mif-weights", type=Path, metavar="JSON",
+                        help="the same for the medical sets")
     parser.add_argument("--no-cache", action="store_true", help="recompute the published VIFB methods' metrics")
     args = parser.parse_args(argv)
     q = args.quick
@@ -439,11 +468,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     notes: list[str] = []
     old_derun = load_old_derun(args.old_weights, notes)  # a bad --old-weights fails before any work
+    own: dict[str, tuple[Any, Path]] = {}
+    for task, path in (("ivf", args.ivf_weights), ("mif", args.mif_weights)):
+        if path is not None and (model := load_derun_file(path, f"--{task}-weights", notes)) is not None:
+            own[task] = (model, path)
     out = common.output_dir(args, NAME)
     rep = common.Report("Benchmark tables", common.command_line(NAME, argv), out)
 
     tasks = {common.DATASETS[d].kind for d in datasets}
-    new = {task: new_methods(task, iters, notes) for task in ("ivf", "mif") if task in tasks}
+    new = {task: new_methods(task, iters, notes, own.get(task)) for task in ("ivf", "mif") if task in tasks}
     old = old_methods(iters, old_derun) if "ivf" in tasks else []
     descr = {}
     for task, ms in new.items():

@@ -156,3 +156,36 @@ def test_benchmark_old_weights_errors(tmp_path: Path) -> None:
         bench.main(["--quick", "--out", str(tmp_path), "--old-weights", str(tmp_path / "missing")])
     with pytest.raises(SystemExit, match="--old-weights .*no ivf.json"):
         bench.main(["--quick", "--out", str(tmp_path), "--old-weights", str(tmp_path)])
+
+
+def test_benchmark_own_weights_replace_the_shipped_derun(tmp_path: Path) -> None:
+    """``--ivf-weights`` puts the given network in the ◆ DeRUN rows: the shipped ivf weights passed
+    explicitly give the default page's row, other weights (the shipped mif network) another one."""
+    if not _unrolled_available():
+        pytest.skip("unrolled (torch) not importable")
+    bench = _load("benchmark")
+    weights = EXPERIMENTS.parent / "unrolled" / "weights"
+    row = re.compile(r"^\| \*\*◆ DeRUN\*\* \|(.*)$", re.MULTILINE)
+    rows = {}
+    for name, extra in (("default", []), ("ivf", ["--ivf-weights", str(weights / "ivf.json")]),
+                        ("other", ["--ivf-weights", str(weights / "mif.json")])):
+        out = tmp_path / name
+        assert bench.main(["--quick", "--out", str(out), "--datasets", "tno", *extra]) == 0
+        text = (out / "results.md").read_text()
+        # the metric columns of the first table row (the time column differs from run to run)
+        rows[name] = row.search(text).group(1).split("|")[:9]
+        if extra:
+            assert extra[1] in text  # the page names the weights it used
+    assert rows["ivf"] == rows["default"]
+    assert rows["other"] != rows["default"]
+
+
+def test_benchmark_own_weights_errors(tmp_path: Path) -> None:
+    bench = _load("benchmark")
+    with pytest.raises(SystemExit, match="--ivf-weights .*missing.json: no such file"):
+        bench.main(["--quick", "--out", str(tmp_path), "--ivf-weights", str(tmp_path / "missing.json")])
+    if _unrolled_available():
+        bad = tmp_path / "bad.json"
+        bad.write_text("{}")
+        with pytest.raises(SystemExit, match="--mif-weights .*bad.json"):
+            bench.main(["--quick", "--out", str(tmp_path), "--mif-weights", str(bad)])
