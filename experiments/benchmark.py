@@ -87,17 +87,14 @@ def new_methods(task: str, iters: int, notes: list[str], weights: tuple[Any, Pat
     the shipped weights, or ``weights`` = (model, file) given with ``--ivf-weights`` / ``--mif-weights``."""
     methods = [common.anchor_method(f"{OURS_MARK}anchor"), common.hifm_method(iters, name=f"{OURS_MARK}hifm")]
     if weights is not None:
-        model, path = weights
+        model, source = weights[0], f"the '{task}' weights {weights[1]}"
+    else:
+        models = common.derun_models(task)
+        notes.extend(f"{task}: {n}" for n in models.notes if not n.startswith("DeRUN init"))
+        model, source = models.trained, f"the shipped '{task}' weights"
+    if model is not None:
         anchor = getattr(model.config, "anchor", "?")
-        methods.append(common.derun_method(model, f"{OURS_MARK}DeRUN",
-                                           f"trained DeRUN, the '{task}' weights {path} (learned anchor from '{anchor}')"))
-        return methods
-    models = common.derun_models(task)
-    notes.extend(f"{task}: {n}" for n in models.notes if not n.startswith("DeRUN init"))
-    if models.trained is not None:
-        anchor = getattr(models.trained.config, "anchor", "?")
-        methods.append(common.derun_method(models.trained, f"{OURS_MARK}DeRUN",
-                                           f"trained DeRUN, the shipped '{task}' weights (learned anchor from '{anchor}')"))
+        methods.append(common.derun_method(model, f"{OURS_MARK}DeRUN", f"trained DeRUN, {source} (learned anchor from '{anchor}')"))
     return methods
 
 
@@ -107,7 +104,9 @@ def load_derun_file(path: Path, option: str, notes: list[str]) -> Any:
     Raises:
         SystemExit: the file is missing or not usable weights (one line naming the option and the file).
     """
-    if not Path(path).is_file():
+    # checked before torch is imported, so that a typo fails at once; what exists (the JSON, the
+    # .safetensors file or a folder, as load_weights takes them) is left to load_weights
+    if not Path(path).exists():
         raise SystemExit(f"error: {option} {path}: no such file")
     try:
         import torch
