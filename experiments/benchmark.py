@@ -470,7 +470,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     own: dict[str, tuple[Any, Path]] = {}
     for task, path in (("ivf", args.ivf_weights), ("mif", args.mif_weights)):
         if path is not None and (model := load_derun_file(path, f"--{task}-weights", notes)) is not None:
-            own[task] = (model, path)
+            own[task] = (model, path)  # noted as the shipped weights are (common.derun_models)
+            notes.append(f"{task}: DeRUN trained: {path} ({model.count_parameters()['total']} parameters).")
     out = common.output_dir(args, NAME)
     rep = common.Report("Benchmark tables", common.command_line(NAME, argv), out)
 
