@@ -189,3 +189,56 @@ def test_benchmark_own_weights_errors(tmp_path: Path) -> None:
         bad.write_text("{}")
         with pytest.raises(SystemExit, match="--mif-weights .*bad.json"):
             bench.main(["--quick", "--out", str(tmp_path), "--mif-weights", str(bad)])
+
+
+def _frontier_csv(path: Path, rows: list[str]) -> Path:
+    header = "run,change,vifb_dev,tno_derun,tno_hifm,rs_derun,rs_hifm,halo,tcr,config\n"
+    path.write_text(header + "".join(r + "\n" for r in rows))
+    return path
+
+
+def test_training_frontier_marks_the_targets(tmp_path: Path) -> None:
+    """Only a run at ≤ 8.0, ahead of the solver on both page tables and below Hybrid_MSD's halo
+    meets all three; each miss shows in its own column."""
+    frontier = _load("training_frontier")
+    csv_path = _frontier_csv(tmp_path / "runs.csv", [
+        "good,all three,7.95,2.00,2.50,2.10,2.40,0.025,0.30,x.json",
+        "page,TNO lost,7.90,2.70,2.00,2.10,2.40,0.025,0.30,x.json",
+        "rank,too high,8.10,2.00,2.50,2.10,2.40,0.025,0.30,x.json",
+        "halo,ring,7.95,2.00,2.50,2.10,2.40,0.035,0.30,x.json",
+    ])
+    out = tmp_path / "out"
+    assert frontier.main(["--quick", "--csv", str(csv_path), "--out", str(out)]) == 0
+    text = (out / "results.md").read_text()
+    assert "experiments/training_frontier.py --quick --csv" in text
+    assert "Runs meeting all three: good." in text
+    flags = {m.group(1): m.group(2).split(" | ")[-3:]
+             for m in re.finditer(r"^\| (\w+) \|.*\| (\S+ \| \S+ \| \S+) \|$", text, re.MULTILINE)}
+    assert flags == {"good": ["yes", "yes", "yes"], "page": ["yes", "no", "yes"],
+                     "rank": ["no", "yes", "yes"], "halo": ["yes", "yes", "no"]}
+    assert "| +0.70 |" in text  # the TNO margin of 'page', DeRUN − hifm
+    assert (out / "frontier.png").read_bytes()[:8] == PNG_SIGNATURE
+
+
+def test_training_frontier_refuses_a_bad_csv(tmp_path: Path) -> None:
+    frontier = _load("training_frontier")
+    bad = tmp_path / "bad.csv"
+    bad.write_text("run,vifb_dev\nx,8.0\n")
+    with pytest.raises(SystemExit, match="bad.csv: missing columns change, tno_derun"):
+        frontier.main(["--csv", str(bad), "--out", str(tmp_path)])
+    nan = _frontier_csv(tmp_path / "text.csv", ["x,y,eight,2,2,2,2,0.1,0.1,c.json"])
+    with pytest.raises(SystemExit, match="text.csv, line 2"):
+        frontier.main(["--csv", str(nan), "--out", str(tmp_path)])
+
+
+def test_training_frontier_committed_page_is_current() -> None:
+    """The committed results.md holds the table of the committed CSV, and every run names a
+    configuration that is in the repository."""
+    frontier = _load("training_frontier")
+    runs = frontier.read_runs(frontier.DEFAULT_CSV)
+    page = (frontier.DEFAULT_CSV.parent / "results.md").read_text()
+    assert frontier.table(runs) in page
+    for run in runs:
+        cfg = run.config.split(" ")[0]
+        base = EXPERIMENTS.parent if cfg.startswith("unrolled/") else frontier.DEFAULT_CSV.parent
+        assert (base / cfg).is_file(), cfg
