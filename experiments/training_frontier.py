@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import math
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,6 +101,9 @@ def read_runs(path: Path) -> list[Run]:
             numbers = {c: float(r[c]) for c in COLUMNS[2:9]}
         except ValueError as exc:
             raise SystemExit(f"{path}, line {k}: {exc}") from None
+        bad = [c for c, v in numbers.items() if not math.isfinite(v)]
+        if bad:
+            raise SystemExit(f"{path}, line {k}: {', '.join(bad)} not a finite number")
         runs.append(Run(r["run"], r["change"], config=r["config"], **numbers))
     return runs
 

@@ -229,6 +229,9 @@ def test_training_frontier_refuses_a_bad_csv(tmp_path: Path) -> None:
     nan = _frontier_csv(tmp_path / "text.csv", ["x,y,eight,2,2,2,2,0.1,0.1,c.json"])
     with pytest.raises(SystemExit, match="text.csv, line 2"):
         frontier.main(["--csv", str(nan), "--out", str(tmp_path)])
+    nan = _frontier_csv(tmp_path / "nan.csv", ["x,y,8.0,2,2,2,2,nan,0.1,c.json"])
+    with pytest.raises(SystemExit, match="nan.csv, line 2: halo not a finite number"):
+        frontier.main(["--csv", str(nan), "--out", str(tmp_path)])
 
 
 def test_training_frontier_committed_page_is_current() -> None:
