@@ -16,8 +16,8 @@ network, measured with the project's own scripts:
 
 ``python experiments/training_frontier.py [--csv FILE] [--out DIR]`` writes ``results.md`` (the
 table with the margins and which targets each run meets) and ``frontier.png`` (VIFB-dev rank
-against the worse of the two margins, the target corner shaded) next to the CSV unless ``--out``
-says otherwise.
+against the worse of the two margins, the target corner shaded) into ``docs/experiments/training_frontier``
+(``--out`` for another folder; ``--quick``: ``runs/experiments-quick/training_frontier``).
 """
 from __future__ import annotations
 
@@ -33,7 +33,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_CSV = REPO / "docs" / "experiments" / "training_frontier" / "runs.csv"
+NAME = "training_frontier"
+DEFAULT_CSV = REPO / "docs" / "experiments" / NAME / "runs.csv"
 VIFB_TARGET = 8.0
 HALO_LIMIT = 0.031  # Hybrid_MSD's mean H on VIFB-dev (docs/experiments.md)
 COLUMNS = ("run", "change", "vifb_dev", "tno_derun", "tno_hifm", "rs_derun", "rs_hifm", "halo", "tcr", "config")
@@ -112,17 +113,16 @@ def _mark(ok: bool) -> str:
     return "yes" if ok else "no"
 
 
+HEADERS = ("run", "change", "VIFB-dev ↓", "TNO DeRUN − hifm", "RoadScene-test DeRUN − hifm", "H", "TCR",
+           "≤ 8.0", "ahead on both", "H < 0.031")
+
+
 def table(runs: Sequence[Run]) -> str:
-    """Markdown table of the runs with their margins and the targets met."""
-    lines = [
-        "| run | change | VIFB-dev ↓ | TNO DeRUN − hifm | RoadScene-test DeRUN − hifm | H | TCR | ≤ 8.0 | ahead on both | H < 0.031 |",
-        "|---|---|---:|---:|---:|---:|---:|:-:|:-:|:-:|",
-    ]
-    for r in runs:
-        lines.append(f"| {r.name} | {r.change} | {r.vifb_dev:.2f} | {r.tno_margin:+.2f} | {r.rs_margin:+.2f} | "
-                     f"{r.halo:.4f} | {r.tcr:.3f} | {_mark(r.meets_vifb)} | {_mark(r.meets_page)} | "
-                     f"{_mark(r.meets_halo)} |")
-    return "\n".join(lines)
+    """Markdown table of the runs with their margins (signed) and the targets met."""
+    rows = [(r.name, r.change, f"{r.vifb_dev:.2f}", f"{r.tno_margin:+.2f}", f"{r.rs_margin:+.2f}",
+             f"{r.halo:.4f}", f"{r.tcr:.3f}", _mark(r.meets_vifb), _mark(r.meets_page), _mark(r.meets_halo))
+            for r in runs]
+    return common.markdown_table(HEADERS, rows, align="ll" + "r" * (len(HEADERS) - 2))
 
 
 def figure(runs: Sequence[Run], path: Path) -> Path:
@@ -155,31 +155,21 @@ def figure(runs: Sequence[Run], path: Path) -> Path:
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--csv", type=Path, default=DEFAULT_CSV, help="the runs (default: %(default)s)")
-    p.add_argument("--out", type=Path, help="output folder (default: the CSV's folder)")
+    p.add_argument("--out", type=Path, help=f"output folder (default: docs/experiments/{NAME}; "
+                                             f"with --quick runs/experiments-quick/{NAME})")
     p.add_argument("--quick", action="store_true", help="low-resolution figure (tests)")
     args = p.parse_args(argv)
-    common.set_quick(args.quick)
-    command = " ".join(["python experiments/training_frontier.py", *(argv if argv is not None else sys.argv[1:])])
     runs = read_runs(args.csv)
-    out = args.out or args.csv.parent
-    out.mkdir(parents=True, exist_ok=True)
-    figure(runs, out / "frontier.png")
+    out = common.output_dir(args, NAME)
+    rep = common.Report("DeRUN `ivf` runs: VIFB-dev rank against the lead over hifm.solve on the benchmark page",
+                        common.command_line(NAME, argv), out)
+    rep.text(f"From `{args.csv.name}`; how each number was measured is in the script's docstring, the runs "
+             "are described in docs/training.md.")
+    rep.text(table(runs))
     both = [r.name for r in runs if r.meets_vifb and r.meets_page and r.meets_halo]
-    text = "\n".join([
-        "# DeRUN `ivf` runs: VIFB-dev rank against the lead over hifm.solve on the benchmark page",
-        "",
-        f"Made by `{command}` from `{args.csv.name}`; how each number was measured is in the "
-        "script's docstring, the runs are described in docs/training.md.",
-        "",
-        table(runs),
-        "",
-        "Runs meeting all three: " + (", ".join(both) if both else "none") + ".",
-        "",
-        "![VIFB-dev rank against the worse page margin](frontier.png)",
-        "",
-    ])
-    (out / "results.md").write_text(text)
-    print(text)
+    rep.text("Runs meeting all three: " + (", ".join(both) if both else "none") + ".")
+    rep.figure(figure(runs, out / "frontier.png"), "VIFB-dev rank against the worse page margin")
+    rep.write()
     return 0
 
 
