@@ -12,7 +12,8 @@ network, measured with the project's own scripts:
   (``python experiments/benchmark.py --old-weights DIR --ivf-weights W.json --datasets tno
   roadscene-test``); the target is DeRUN ahead of the solver on both, i.e. both *margins*
   DeRUN − hifm below 0;
-* ``halo``, ``tcr``: H and TCR on VIFB-dev (docs/metrics.md; H must stay below Hybrid_MSD's 0.031).
+* ``halo``, ``tcr``: H and TCR on VIFB-dev (docs/metrics.md; H must stay below Hybrid_MSD's 0.031);
+* ``config``: the training configuration, a path from the repository root.
 
 ``python experiments/training_frontier.py [--csv FILE] [--out DIR]`` writes ``results.md`` (the
 table with the margins and which targets each run meets) and ``frontier.png`` (VIFB-dev rank
