@@ -85,7 +85,10 @@ def _check_job_memory(method: str, ir: Any, vis: Any, **estimate: Any) -> None:
         return  # prepare_sources says what is wrong with the arrays
     shape = (max(sa[0], sb[0]), max(sa[1], sb[1]))
     colour = (len(sa) == 3 and sa[2] >= 3) or (len(sb) == 3 and sb[2] >= 3)
-    on_gpu = hifm_backend.is_cupy(ir) or estimate.pop("gpu", False)
+    # pop before testing the inputs: with CuPy inputs a short-circuited pop left "gpu" in the
+    # options, and estimate_bytes refused it
+    asked_gpu = bool(estimate.pop("gpu", False))
+    on_gpu = asked_gpu or hifm_backend.is_cupy(ir)
     check_memory(method, shape, colour=colour, device="cuda" if on_gpu else "cpu", **estimate)
 
 

@@ -45,3 +45,27 @@ def test_numpy_inputs_on_the_gpu_come_back_as_numpy(rng):
     a, b = rng.random((2, 20, 24))
     out = hifm.solve(a, b, iters=5, backend="cupy")
     assert isinstance(out, np.ndarray)
+
+
+def test_cupy_inputs_with_backend_cupy_reach_the_memory_check_as_gpu(monkeypatch, rng):
+    """With CuPy inputs *and* ``backend="cupy"`` the solver's ``gpu`` option must not reach the
+    memory estimate (it did: the test of the inputs short-circuited its removal, and
+    ``estimate_bytes`` raised TypeError on the GPU machine). Runs on the CPU: the CuPy test and
+    the memory check are stand-ins that record what they are given."""
+    import hifm.api as api
+
+    seen = {}
+
+    def record(method, shape, **kw):
+        seen.update(kw, method=method, shape=shape)
+        return 0
+
+    monkeypatch.setattr(api.hifm_backend, "is_cupy", lambda x: True)
+    monkeypatch.setattr(api, "check_memory", record)
+    a, b = rng.random((2, 12, 16))
+    api._check_job_memory("hifm", a, b, dtype="float32", gpu=True)
+    assert "gpu" not in seen and seen["device"] == "cuda" and seen["shape"] == (12, 16)
+    seen.clear()
+    monkeypatch.setattr(api.hifm_backend, "is_cupy", lambda x: False)
+    api._check_job_memory("hifm", a, b, dtype="float32", gpu=False)
+    assert "gpu" not in seen and seen["device"] == "cpu"
