@@ -109,7 +109,9 @@ def test_batches_and_sizes(pair):
     outs = fuse_derun(irs, viss, weights=net, batch_size=2)
     assert [o.shape for o in outs] == [x.shape for x in irs]
     for x, y, o in zip(irs, viss, outs):  # batching changes nothing
-        assert np.abs(fuse_derun(x, y, weights=net) - o).max() < 2e-7  # measured: 0 (float32)
+        # float32: measured 0 on the Zen 3/4 CPUs here, 2.4e-7 (4 ulp at 0.5) on the GPU
+        # machine's CPU, where oneDNN picks other convolution kernels for a batch of 2
+        assert np.abs(fuse_derun(x, y, weights=net) - o).max() < 1e-6
     tiny = fuse_derun(ir[:5, :7], vis[:5, :7], weights=net)
     assert tiny.shape == (5, 7)
 
@@ -149,18 +151,30 @@ def test_hifm_fuse_method_derun_and_devices(pair):
         with pytest.raises(InputError, match="CUDA"):
             fuse_derun(ir, vis, device="cuda")
     else:  # pragma: no cover - needs a GPU
-        a = fuse_derun(ir, vis, device="cuda")
-        b = fuse_derun(ir, vis, device="cpu")
-        assert np.abs(a - b).max() < 1e-4
+        _assert_cuda_matches_cpu(ir, vis)
+
+
+def _assert_cuda_matches_cpu(ir: np.ndarray, vis: np.ndarray) -> None:  # pragma: no cover - needs a GPU
+    """The shipped IVF weights on CUDA against the CPU. float64: the same result (measured
+    9.5e-10 on an H200 with a TNO pair). float32: the trained network's own rounding error is
+    large (4.4e-3 against float64 on that pair, on the CPU and on CUDA alike; 5.5e-4 between
+    the two devices on this test's pair), so the GPU must be as close to the float64 result
+    as the CPU is."""
+    ref = fuse_derun(ir, vis, device="cpu", dtype="float64")
+    assert np.abs(fuse_derun(ir, vis, device="cuda", dtype="float64") - ref).max() < 1e-8
+    err_cuda = np.abs(fuse_derun(ir, vis, device="cuda") - ref).max()
+    err_cpu = np.abs(fuse_derun(ir, vis, device="cpu") - ref).max()
+    assert err_cuda <= 2 * err_cpu + 1e-6, (err_cuda, err_cpu)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (none here)")
 def test_cuda_at_init_equals_solver_and_shipped_weights_equal_cpu(pair):  # pragma: no cover - needs a GPU
     """On CUDA the non-banded fast paths run: the network at init still equals hifm.solve
-    (float64), and the shipped IVF weights give the CPU's result (float32)."""
+    (float64), and the shipped IVF weights give the CPU's result (:func:`_assert_cuda_matches_cpu`)."""
     ir, vis, _ = pair
     p = HIFMParams(dtype="float64")
     net = DeRUN.from_hifm(p, stages=9, dtype=torch.float64)
     ours = fuse_derun(ir, vis, weights=net, dtype="float64", device="cuda")
     assert np.abs(ours - hifm.solve(ir, vis, iters=9, params=p)).max() < 1e-6
-    assert np.abs(fuse_derun(ir, vis, device="cuda") - fuse_derun(ir, vis, device="cpu")).max() < 1e-4
+    _assert_cuda_matches_cpu(ir, vis)
+
