@@ -244,3 +244,39 @@ def test_training_frontier_committed_page_is_current() -> None:
     for run in runs:
         cfg = run.config.split(" ")[0]  # a path from the repository root, then an optional remark
         assert (EXPERIMENTS.parent / cfg).is_file(), cfg
+
+
+def test_bench_gpu_without_a_gpu_is_one_line(capsys):
+    bench = _load("bench_gpu")
+    if bench.gpu_missing() is None:  # pragma: no cover - a GPU machine runs the real thing
+        pytest.skip("a CUDA GPU is present: the script runs for real there")
+    assert bench.main(["--iters", "1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("bench_gpu: ")
+
+
+def test_bench_gpu_tables_with_a_stand_in_gpu(monkeypatch, capsys):
+    """The script's loops and tables, run on the CPU: a stand-in ``cupy`` module (NumPy arrays,
+    no-op synchronise) and ``hifm.solve`` with the backend argument dropped; every value row must
+    then show zero GPU−CPU difference in float64 (the same computation twice)."""
+    import types
+
+    bench = _load("bench_gpu")
+    fake = types.ModuleType("cupy")
+    fake.ndarray = type("NotAnArray", (), {})
+    fake.asnumpy = np.asarray
+    fake.cuda = types.SimpleNamespace(runtime=types.SimpleNamespace(getDeviceCount=lambda: 1),
+                                      Device=lambda: types.SimpleNamespace(synchronize=lambda: None))
+    monkeypatch.setitem(sys.modules, "cupy", fake)
+    real_solve = bench.hifm.solve
+    monkeypatch.setattr(bench.hifm, "solve", lambda ir, vi, backend=None, **kw: real_solve(ir, vi, **kw))
+    rng = np.random.default_rng(0)
+    small = {"a": (rng.random((20, 24), dtype=np.float32), rng.random((20, 24), dtype=np.float32))}
+    monkeypatch.setattr(bench, "jobs", lambda: small)
+    monkeypatch.setitem(sys.modules, "unrolled.inference", None)  # DeRUN rows: skipped with a note
+    assert bench.main(["--iters", "2", "3", "--repeats", "1"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("| hifm.solve, a, ") == 3  # two timing rows, one value row
+    value_row = [line for line in out.splitlines() if line.startswith("| hifm.solve, a, 2 it.")][-1]  # 2nd table
+    assert float(value_row.split("|")[2]) == 0.0  # float64 "GPU" (the same code) equals the CPU
+    assert "DeRUN skipped" in out
