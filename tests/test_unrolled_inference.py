@@ -177,4 +177,3 @@ def test_cuda_at_init_equals_solver_and_shipped_weights_equal_cpu(pair):  # prag
     ours = fuse_derun(ir, vis, weights=net, dtype="float64", device="cuda")
     assert np.abs(ours - hifm.solve(ir, vis, iters=9, params=p)).max() < 1e-6
     _assert_cuda_matches_cpu(ir, vis)
-
