@@ -78,17 +78,15 @@ def _shape_of(x: Any) -> tuple[int, ...]:
     return tuple(shape) if shape is not None else tuple(np.shape(x))
 
 
-def _check_job_memory(method: str, ir: Any, vis: Any, **estimate: Any) -> None:
-    """Refuse a job that cannot fit in memory before anything is allocated (:mod:`hifm.memory`)."""
+def _check_job_memory(method: str, ir: Any, vis: Any, *, gpu: bool = False, **estimate: Any) -> None:
+    """Refuse a job that cannot fit in memory before anything is allocated (:mod:`hifm.memory`);
+    on the GPU when ``gpu`` (the solve was asked for ``backend="cupy"``) or the inputs are CuPy arrays."""
     sa, sb = _shape_of(ir), _shape_of(vis)
     if len(sa) < 2 or len(sb) < 2:
         return  # prepare_sources says what is wrong with the arrays
     shape = (max(sa[0], sb[0]), max(sa[1], sb[1]))
     colour = (len(sa) == 3 and sa[2] >= 3) or (len(sb) == 3 and sb[2] >= 3)
-    # pop before testing the inputs: with CuPy inputs a short-circuited pop left "gpu" in the
-    # options, and estimate_bytes refused it
-    asked_gpu = bool(estimate.pop("gpu", False))
-    on_gpu = asked_gpu or hifm_backend.is_cupy(ir)
+    on_gpu = gpu or hifm_backend.is_cupy(ir)
     check_memory(method, shape, colour=colour, device="cuda" if on_gpu else "cpu", **estimate)
 
 
