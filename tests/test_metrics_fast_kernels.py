@@ -3,7 +3,8 @@ replace: the windows-in-lanes Fast-FMI kernel (``hifm.metrics._fmi_lanes``) agai
 one-window-at-a-time kernel ``hifm.metrics.fmi._fmi_map`` (its fast form and its literal
 transcription of the reference code), its polynomial log2 against the C library, and the
 reordered dmey ``dwt2`` against the previous row-by-row code (``tests/_metrics_reference``),
-bit for bit; Qabf's and Nabf's edge maps against their array formulas. Random windows,
+bit for bit; Qabf's and Nabf's edge maps against their array formulas, and their blocked
+exponentials against the block size. Random windows,
 windows built to hit every branch of the reference, and real images (the shipped TNO
 samples, VIFB-dev when present). Also the compiled filters
 (``hifm.metrics._filters``) against ``scipy.ndimage``, bit for bit, and the ``vifb``
@@ -21,6 +22,7 @@ from PIL import Image
 from hifm.metrics import _fmi_lanes as lanes
 from hifm.metrics import evaluate
 from hifm.metrics import fmi as fmi_mod
+from hifm.metrics._common import PlaneCache
 
 from ._metrics_reference import dwt2_dmey_rows
 from .conftest import DATA, SAMPLES
@@ -180,6 +182,28 @@ def test_qcb_qcv_real_ffts_match_complex_form() -> None:
     for a, b, f in cases:
         assert qcb_qcv.qcb_plane(a, b, f) == pytest.approx(qcb_plane_complex(a, b, f), rel=1e-12, abs=0)
         assert qcb_qcv.qcv_plane(a, b, f) == pytest.approx(qcv_plane_complex(a, b, f), rel=1e-14, abs=0)
+        # as in evaluate: Qcv filters differences of the spectra Qcb cached, not the difference image
+        cache = PlaneCache()
+        want_cv = qcv_plane_complex(a, b, f)
+        assert qcb_qcv.qcb_plane(a, b, f, cache) == pytest.approx(qcb_plane_complex(a, b, f), rel=1e-12, abs=0)
+        assert cache.get("qc_spectrum", f, lambda _: None) is not None
+        assert qcb_qcv.qcv_plane(a, b, f, cache) == pytest.approx(want_cv, rel=1e-14, abs=0)
+
+
+def test_edge_metrics_do_not_depend_on_the_row_block(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Qabf and Nabf evaluate their exponentials in blocks of rows: every block size, one row,
+    one that does not divide the height, the default and more rows than the image, gives the
+    same bits (the per-row sums do not depend on the blocks)."""
+    from hifm.metrics import structural as st
+
+    vi, ir = _tno("05")
+    a, b = vi[:70, :90], ir[:70, :90]
+    f = np.round(0.5 * a + 0.5 * b)
+    want = (st.qabf_plane(a, b, f), st.nabf_plane(a, b, f))
+    assert 70 > st._ROW_BLOCK and 70 % st._ROW_BLOCK != 0  # the default splits these planes
+    for rows in (1, 9, 1000):
+        monkeypatch.setattr(st, "_ROW_BLOCK", rows)
+        assert (st.qabf_plane(a, b, f), st.nabf_plane(a, b, f)) == want, rows
 
 
 # ----------------------------------------------------------------- compiled filters

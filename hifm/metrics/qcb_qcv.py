@@ -24,17 +24,32 @@ def _norm1(x: np.ndarray) -> np.ndarray:
     return normalise1(x)
 
 
-def _csf_filter(img: np.ndarray, resp: np.ndarray) -> np.ndarray:
-    """Real part of ifft2(ifftshift(fftshift(fft2(img)) .* resp)) for a real ``img`` and a
-    radial response ``resp`` centred at floor(n/2).
+def _half_response(resp: np.ndarray, n: int) -> np.ndarray:
+    """The columns 0..n//2 of ifftshift(resp): a radial response centred at floor(n/2) laid out
+    as ``rfft2``'s half spectrum of an image n columns wide (read-only, cached per shape by
+    :func:`_qcb_half` and :func:`_qcv_half`)."""
+    half = np.ascontiguousarray(sfft.ifftshift(resp)[:, : n // 2 + 1])
+    half.flags.writeable = False
+    return half
+
+
+def _spectrum(x: np.ndarray, cache: PlaneCache | None) -> np.ndarray:
+    """``rfft2`` of the plane stretched to 0..255 (``normalise1``), cached per plane: Qcb filters
+    it, Qcv filters differences of two of them."""
+    im = cached(cache, "normalise1", x, _norm1)
+    return cached(cache, "qc_spectrum", x, lambda _: sfft.rfft2(im))  # type: ignore[return-value,arg-type]
+
+
+def _csf_filter(spectrum: np.ndarray, half: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Real part of ifft2(ifftshift(fftshift(fft2(img)) .* resp)) from ``spectrum`` =
+    rfft2(img) of a real image and ``half`` = :func:`_half_response` of a radial ``resp``.
 
     ``resp`` takes the same value at the frequencies k and -k (it depends on |k| only), so the
     product is Hermitian and the reference's complex result is real up to rounding noise
     (~1e-13 of its magnitude): computed here with real-input FFTs. Qcb and Qcv agree with
     the complex form to ~1e-16 relative on VIFB's images, 2e-13 at worst where a Gaussian-
     filtered contrast is near zero (tests/test_metrics_fast_kernels.py)."""
-    half = sfft.ifftshift(resp)[:, : img.shape[1] // 2 + 1]
-    return sfft.irfft2(sfft.rfft2(img) * half, s=img.shape)
+    return sfft.irfft2(spectrum * half, s=shape)
 
 
 # --------------------------------------------------------------------------- Qcb
@@ -43,14 +58,20 @@ _F0, _F1, _A = 15.3870, 1.3456, 0.7622
 
 @lru_cache(maxsize=8)
 def _qcb_csf(shape: tuple[int, int]) -> np.ndarray:
+    """Chen-Blum CSF S(r), centred at floor(n/2) (shared by the calls with this shape)."""
     m, n = shape
     u, v = freq_grid(shape)
     u = u * n / 30.0
     v = v * m / 30.0
     r = np.sqrt(u * u + v * v)
     out = np.exp(-((r / _F0) ** 2)) - _A * np.exp(-((r / _F1) ** 2))
-    out.flags.writeable = False  # shared by the calls with this shape
+    out.flags.writeable = False
     return out
+
+
+@lru_cache(maxsize=8)
+def _qcb_half(shape: tuple[int, int]) -> np.ndarray:
+    return _half_response(_qcb_csf(shape), shape[1])
 
 
 def _gauss31(s: float) -> np.ndarray:
@@ -71,8 +92,7 @@ def _sep_same_zero(img: np.ndarray, g: np.ndarray) -> np.ndarray:
 
 
 def _qcb_masked_contrast(x: np.ndarray, cache: PlaneCache | None) -> np.ndarray:
-    im = cached(cache, "normalise1", x, _norm1)
-    filtered = _csf_filter(im, _qcb_csf(x.shape))  # type: ignore[arg-type]
+    filtered = _csf_filter(_spectrum(x, cache), _qcb_half(x.shape), x.shape)  # type: ignore[arg-type]
     with np.errstate(divide="ignore", invalid="ignore"):
         c = np.abs(_sep_same_zero(filtered, _G2) / _sep_same_zero(filtered, _G4) - 1.0)
     c2 = c * c
@@ -129,19 +149,27 @@ def _qcv_saliency(x: np.ndarray, cache: PlaneCache | None) -> np.ndarray:
 
 @lru_cache(maxsize=8)
 def _qcv_csf(shape: tuple[int, int]) -> np.ndarray:
+    """Mannos-Sakrison CSF, centred at floor(n/2) (shared by the calls with this shape)."""
     m, n = shape
     u, v = freq_grid(shape)
     u = u * n / 8.0
     v = v * m / 8.0
     r = np.sqrt(u * u + v * v)
     out = 2.6 * (0.0192 + 0.144 * r) * np.exp(-((0.144 * r) ** 1.1))
-    out.flags.writeable = False  # shared by the calls with this shape
+    out.flags.writeable = False
     return out
 
 
-def _qcv_distortion(s: np.ndarray, f: np.ndarray, csf: np.ndarray) -> np.ndarray:
-    """Block means (divisor 256) of D'^2, D' = CSF-filtered (S - F)."""
-    d = _csf_filter(s - f, csf)
+@lru_cache(maxsize=8)
+def _qcv_half(shape: tuple[int, int]) -> np.ndarray:
+    return _half_response(_qcv_csf(shape), shape[1])
+
+
+def _qcv_distortion(spec_s: np.ndarray, spec_f: np.ndarray, csf: np.ndarray,
+                    shape: tuple[int, int]) -> np.ndarray:
+    """Block means (divisor 256) of D'^2, D' = CSF-filtered (S - F), filtered from the
+    difference of the two spectra (the FFT is linear; the spectra are Qcb's)."""
+    d = _csf_filter(spec_s - spec_f, csf, shape)
     return _block_sums(d * d) / float(_BLOCK * _BLOCK)  # the reference: real part of D'^2
 
 
@@ -150,14 +178,12 @@ def qcv_plane(a: np.ndarray, b: np.ndarray, f: np.ndarray,
     """Qcv = sum_blocks(lambda_A d_A + lambda_B d_B) / sum_blocks(lambda_A + lambda_B):
     16×16 blocks, saliency lambda = sum of G^5 (Sobel magnitude), d = mean squared
     Mannos-Sakrison-filtered difference. Lower is better."""
-    na = cached(cache, "normalise1", a, _norm1)
-    nb = cached(cache, "normalise1", b, _norm1)
-    nf = cached(cache, "normalise1", f, _norm1)
     la = cached(cache, "qcv_saliency", a, lambda x: _qcv_saliency(x, cache))
     lb = cached(cache, "qcv_saliency", b, lambda x: _qcv_saliency(x, cache))
-    csf = _qcv_csf(f.shape)
-    da = _qcv_distortion(na, nf, csf)  # type: ignore[arg-type]
-    db = _qcv_distortion(nb, nf, csf)  # type: ignore[arg-type]
+    csf = _qcv_half(f.shape)
+    sf = _spectrum(f, cache)
+    da = _qcv_distortion(_spectrum(a, cache), sf, csf, f.shape)
+    db = _qcv_distortion(_spectrum(b, cache), sf, csf, f.shape)
     with np.errstate(divide="ignore", invalid="ignore"):
         return float(np.sum(la * da + lb * db) / np.sum(la + lb))  # type: ignore[operator]
 
