@@ -71,6 +71,7 @@ def _qcb_csf(shape: tuple[int, int]) -> np.ndarray:
 
 @lru_cache(maxsize=8)
 def _qcb_half(shape: tuple[int, int]) -> np.ndarray:
+    """:func:`_qcb_csf` as an ``rfft2`` half spectrum."""
     return _half_response(_qcb_csf(shape), shape[1])
 
 
@@ -92,7 +93,7 @@ def _sep_same_zero(img: np.ndarray, g: np.ndarray) -> np.ndarray:
 
 
 def _qcb_masked_contrast(x: np.ndarray, cache: PlaneCache | None) -> np.ndarray:
-    filtered = _csf_filter(_spectrum(x, cache), _qcb_half(x.shape), x.shape)  # type: ignore[arg-type]
+    filtered = _csf_filter(_spectrum(x, cache), _qcb_half(x.shape), x.shape)
     with np.errstate(divide="ignore", invalid="ignore"):
         c = np.abs(_sep_same_zero(filtered, _G2) / _sep_same_zero(filtered, _G4) - 1.0)
     c2 = c * c
@@ -162,6 +163,7 @@ def _qcv_csf(shape: tuple[int, int]) -> np.ndarray:
 
 @lru_cache(maxsize=8)
 def _qcv_half(shape: tuple[int, int]) -> np.ndarray:
+    """:func:`_qcv_csf` as an ``rfft2`` half spectrum."""
     return _half_response(_qcv_csf(shape), shape[1])
 
 
