@@ -56,16 +56,53 @@ def ssim_plane(a: np.ndarray, b: np.ndarray, f: np.ndarray,
     return _ssim(a, f, cache) + _ssim(b, f, cache)
 
 
+@njit(cache=True, nogil=True, error_model="numpy")
+def _edge_exponents(ga: np.ndarray, ala: np.ndarray, gb: np.ndarray, alb: np.ndarray,
+                    gf: np.ndarray, alf: np.ndarray, e: np.ndarray, nabf: bool) -> None:
+    """Per pixel and source S (A: e[0], e[1]; B: e[2], e[3]) the exponents of Q_SF's two
+    sigmoids, strength term first.
+
+    Qabf: k_g (G_SF − d_g) and k_α (A_SF − d_α) (``_KG``, ``_DG``, ``_KA``, ``_DA`` of the Qabf
+    section below), with G_SF the smaller strength over the
+    larger (the reference's G_SF = gF where gS == gF) and A_SF = 1 − |α_S − α_F| / (π/2).
+    Nabf (``nabf``): −19 (G_SF − 0.5) and −22 (A_SF − 0.5), with G_SF = min/max (0 where
+    either strength is 0) and A_SF = |(|α_S − α_F| − π/2)| · 2/π; written for every pixel,
+    although only those with n = 1 use them (no branch on n in the loop)."""
+    m, n = ga.shape
+    for i in range(m):
+        for j in range(n):
+            f = gf[i, j]
+            af = alf[i, j]
+            for k in range(2):
+                gs = ga[i, j] if k == 0 else gb[i, j]
+                als = ala[i, j] if k == 0 else alb[i, j]
+                if nabf:
+                    rel = 0.0 if (gs == 0.0) | (f == 0.0) else min(gs, f) / max(gs, f)
+                    ori = abs(abs(als - af) - math.pi / 2.0) * (2.0 / math.pi)
+                    e[2 * k, i, j] = -19.0 * (rel - 0.5)
+                    e[2 * k + 1, i, j] = -22.0 * (ori - 0.5)
+                else:
+                    if gs > f:
+                        rel = f / gs
+                    elif gs == f:
+                        rel = f
+                    else:
+                        rel = gs / f
+                    ori = 1.0 - abs(als - af) / (math.pi / 2.0)
+                    e[2 * k, i, j] = _KG * (rel - _DG)
+                    e[2 * k + 1, i, j] = _KA * (ori - _DA)
+
+
 #: rows per block of :func:`_edge_ratio` (4 × 32 × 640 exponentials: 640 KB)
 _ROW_BLOCK = 32
 
 
 def _edge_ratio(a: np.ndarray, b: np.ndarray, f: np.ndarray, cache: PlaneCache | None, key: str,
                 edges: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]],
-                exponents: Callable[..., None], row_sums: Callable[..., None]) -> float:
+                nabf: bool, row_sums: Callable[..., None]) -> float:
     """sum(num) / sum(den) of an edge-preservation metric: the (strength, orientation) maps of
-    the three planes (cached under ``key``); ``exponents`` writes the arguments of the four
-    sigmoids' exponentials per pixel (strength and orientation terms of A–F and B–F), NumPy's
+    the three planes (cached under ``key``); :func:`_edge_exponents` writes the arguments of the
+    four sigmoids' exponentials per pixel (strength and orientation terms of A–F and B–F), NumPy's
     ``exp`` evaluates them over the whole array (SIMD where NumPy has it for the processor,
     within 1 ulp of the C library's ``exp``), ``row_sums`` fills per-row numerator and
     denominator in one compiled pass, and NumPy's pairwise sum adds the rows. Done in blocks
@@ -80,7 +117,7 @@ def _edge_ratio(a: np.ndarray, b: np.ndarray, f: np.ndarray, cache: PlaneCache |
     for i0 in range(0, m, _ROW_BLOCK):
         rows = slice(i0, min(m, i0 + _ROW_BLOCK))
         e = buf[:, : rows.stop - i0]
-        exponents(ga[rows], ala[rows], gb[rows], alb[rows], gf[rows], alf[rows], e)
+        _edge_exponents(ga[rows], ala[rows], gb[rows], alb[rows], gf[rows], alf[rows], e, nabf)
         np.exp(e, out=e)
         row_sums(ga[rows], gb[rows], gf[rows], e, num[rows], den[rows])
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -136,36 +173,11 @@ def _qabf_edges(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _qabf_exponents(ga: np.ndarray, ala: np.ndarray, gb: np.ndarray, alb: np.ndarray,
-                    gf: np.ndarray, alf: np.ndarray, e: np.ndarray) -> None:
-    """Per pixel and source S (A: e[0], e[1]; B: e[2], e[3]) the exponents of Q_SF's two
-    sigmoids: k_g (G_SF − d_g) and k_α (A_SF − d_α), with G_SF the smaller strength over the
-    larger (the reference's G_SF = gF where gS == gF) and A_SF = 1 − |α_S − α_F| / (π/2)."""
-    m, n = ga.shape
-    for i in range(m):
-        for j in range(n):
-            f = gf[i, j]
-            af = alf[i, j]
-            for k in range(2):
-                gs = ga[i, j] if k == 0 else gb[i, j]
-                als = ala[i, j] if k == 0 else alb[i, j]
-                if gs > f:
-                    rel = f / gs
-                elif gs == f:
-                    rel = f
-                else:
-                    rel = gs / f
-                ori = 1.0 - abs(als - af) / (math.pi / 2.0)
-                e[2 * k, i, j] = _KG * (rel - _DG)
-                e[2 * k + 1, i, j] = _KA * (ori - _DA)
-
-
-@njit(cache=True, nogil=True, error_model="numpy")
 def _qabf_row_sums(ga: np.ndarray, gb: np.ndarray, gf: np.ndarray, ex: np.ndarray,
                    num: np.ndarray, den: np.ndarray) -> None:
     """Per row: num = sum of (Q_AF gA + Q_BF gB), den = sum of (gA + gB), with
     Q_SF = t_g / (1 + exp_g) · t_α / (1 + exp_α) from the exponentials ``ex`` of
-    :func:`_qabf_exponents`."""
+    :func:`_edge_exponents`."""
     m, n = ga.shape
     for i in range(m):
         sn = 0.0
@@ -186,10 +198,10 @@ def qabf_plane(a: np.ndarray, b: np.ndarray, f: np.ndarray,
     """Qabf = sum(Q_AF gA + Q_BF gB) / sum(gA + gB), Sobel by zero-padded convolution,
     with the reference's quirk G_AF = gF where gA == gF.
 
-    Compiled passes (:func:`_qabf_exponents`, NumPy's ``exp``, :func:`_qabf_row_sums`: row
+    Compiled passes (:func:`_edge_exponents`, NumPy's ``exp``, :func:`_qabf_row_sums`: row
     sums, then NumPy's pairwise sum of the rows); the same value as the array formula up to
     rounding."""
-    return _edge_ratio(a, b, f, cache, "qabf_edges", _qabf_edges, _qabf_exponents, _qabf_row_sums)
+    return _edge_ratio(a, b, f, cache, "qabf_edges", _qabf_edges, False, _qabf_row_sums)
 
 
 # --------------------------------------------------------------------------- Nabf
@@ -207,33 +219,11 @@ def _nabf_edges(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _nabf_exponents(ga: np.ndarray, ala: np.ndarray, gb: np.ndarray, alb: np.ndarray,
-                    gf: np.ndarray, alf: np.ndarray, e: np.ndarray) -> None:
-    """Per pixel and source S (A: e[0], e[1]; B: e[2], e[3]) the exponents of Q_SF's two
-    sigmoids, −19 (G_SF − 0.5) and −22 (A_SF − 0.5), with the strength ratio
-    G_SF = min/max (0 where either strength is 0) and the orientation term
-    A_SF = |(|α_S − α_F| − π/2)| · 2/π. Written for every pixel (they are used only where
-    n = 1; computing them all keeps the loop free of branches on n)."""
-    m, n = ga.shape
-    for i in range(m):
-        for j in range(n):
-            f = gf[i, j]
-            af = alf[i, j]
-            for k in range(2):
-                gs = ga[i, j] if k == 0 else gb[i, j]
-                als = ala[i, j] if k == 0 else alb[i, j]
-                rel = 0.0 if (gs == 0.0) | (f == 0.0) else min(gs, f) / max(gs, f)
-                ori = abs(abs(als - af) - math.pi / 2.0) * (2.0 / math.pi)
-                e[2 * k, i, j] = -19.0 * (rel - 0.5)
-                e[2 * k + 1, i, j] = -22.0 * (ori - 0.5)
-
-
-@njit(cache=True, nogil=True, error_model="numpy")
 def _nabf_row_sums(ga: np.ndarray, gb: np.ndarray, gf: np.ndarray, ex: np.ndarray,
                    num: np.ndarray, den: np.ndarray) -> None:
     """Per row: num = sum of n ((1 − Q_AF) w_A + (1 − Q_BF) w_B), den = sum of (w_A + w_B),
     Q_SF = sqrt(0.9999 / (1 + exp_g) · 0.9995 / (1 + exp_α)) from the exponentials ``ex`` of
-    :func:`_nabf_exponents`, taken only where n = 1 (the fused gradient exceeds both source
+    :func:`_edge_exponents`, taken only where n = 1 (the fused gradient exceeds both source
     gradients), the only pixels whose term is not zero."""
     m, n = ga.shape
     for i in range(m):
@@ -259,10 +249,10 @@ def nabf_plane(a: np.ndarray, b: np.ndarray, f: np.ndarray,
     """Nabf = sum n ((1 - Q_AF) w_A + (1 - Q_BF) w_B) / sum (w_A + w_B), n = 1 where the
     fused gradient exceeds both source gradients; w = g^1.5 where g >= 2, else 0.001.
 
-    Compiled passes (:func:`_nabf_exponents`, NumPy's ``exp``, :func:`_nabf_row_sums`: row
+    Compiled passes (:func:`_edge_exponents`, NumPy's ``exp``, :func:`_nabf_row_sums`: row
     sums, then NumPy's pairwise sum of the rows); the same value as the array formula up to
     rounding."""
-    return _edge_ratio(a, b, f, cache, "nabf_edges", _nabf_edges, _nabf_exponents, _nabf_row_sums)
+    return _edge_ratio(a, b, f, cache, "nabf_edges", _nabf_edges, True, _nabf_row_sums)
 
 
 # --------------------------------------------------------------------------- CC, SCD
