@@ -57,54 +57,70 @@ def ssim_plane(a: np.ndarray, b: np.ndarray, f: np.ndarray,
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _edge_exponents(ga: np.ndarray, ala: np.ndarray, gb: np.ndarray, alb: np.ndarray,
-                    gf: np.ndarray, alf: np.ndarray, e: np.ndarray, nabf: bool) -> None:
-    """Per pixel and source S (A: e[0], e[1]; B: e[2], e[3]) the exponents of Q_SF's two
-    sigmoids, strength term first.
-
-    Qabf: k_g (G_SF − d_g) and k_α (A_SF − d_α) (``_KG``, ``_DG``, ``_KA``, ``_DA`` of the Qabf
-    section below), with G_SF the smaller strength over the
-    larger (the reference's G_SF = gF where gS == gF) and A_SF = 1 − |α_S − α_F| / (π/2).
-    Nabf (``nabf``): −19 (G_SF − 0.5) and −22 (A_SF − 0.5), with G_SF = min/max (0 where
-    either strength is 0) and A_SF = |(|α_S − α_F| − π/2)| · 2/π; written for every pixel,
-    although only those with n = 1 use them (no branch on n in the loop)."""
+def _qabf_exponents(ga: np.ndarray, ala: np.ndarray, gb: np.ndarray, alb: np.ndarray,
+                    gf: np.ndarray, alf: np.ndarray, e: np.ndarray) -> int:
+    """Qabf's sigmoid exponents for every pixel (i, j) at i·n + j, per source S (A: e[0], e[1];
+    B: e[2], e[3]): k_g (G_SF − d_g) and k_α (A_SF − d_α) (``_KG``, ``_DG``, ``_KA``, ``_DA``
+    of the Qabf section below), with G_SF the smaller strength over the larger (the reference's
+    G_SF = gF where gS == gF) and A_SF = 1 − |α_S − α_F| / (π/2). Returns m·n."""
     m, n = ga.shape
+    e3 = e.reshape((4, e.shape[1] // n, n))  # the same memory: pixel (i, j) at i·n + j
     for i in range(m):
         for j in range(n):
             f = gf[i, j]
             af = alf[i, j]
             for k in range(2):
                 gs = ga[i, j] if k == 0 else gb[i, j]
-                als = ala[i, j] if k == 0 else alb[i, j]
-                if nabf:
-                    rel = 0.0 if (gs == 0.0) | (f == 0.0) else min(gs, f) / max(gs, f)
-                    ori = abs(abs(als - af) - math.pi / 2.0) * (2.0 / math.pi)
-                    e[2 * k, i, j] = -19.0 * (rel - 0.5)
-                    e[2 * k + 1, i, j] = -22.0 * (ori - 0.5)
+                dal = (ala[i, j] if k == 0 else alb[i, j]) - af
+                if gs > f:
+                    rel = f / gs
+                elif gs == f:
+                    rel = f
                 else:
-                    if gs > f:
-                        rel = f / gs
-                    elif gs == f:
-                        rel = f
-                    else:
-                        rel = gs / f
-                    ori = 1.0 - abs(als - af) / (math.pi / 2.0)
-                    e[2 * k, i, j] = _KG * (rel - _DG)
-                    e[2 * k + 1, i, j] = _KA * (ori - _DA)
+                    rel = gs / f
+                e3[2 * k, i, j] = _KG * (rel - _DG)
+                e3[2 * k + 1, i, j] = _KA * ((1.0 - abs(dal) / (math.pi / 2.0)) - _DA)
+    return m * n
 
 
-#: rows per block of :func:`_edge_ratio` (4 × 32 × 640 exponentials: 640 KB)
+@njit(cache=True, nogil=True, error_model="numpy")
+def _nabf_exponents(ga: np.ndarray, ala: np.ndarray, gb: np.ndarray, alb: np.ndarray,
+                    gf: np.ndarray, alf: np.ndarray, e: np.ndarray) -> int:
+    """Nabf's sigmoid exponents, only for the pixels with n = 1 (gF > gA and gF > gB, the only
+    ones whose term is not zero), one after the other in row-major order, per source S (A:
+    e[0], e[1]; B: e[2], e[3]): −19 (G_SF − 0.5) and −22 (A_SF − 0.5), with G_SF = min/max
+    (0 where either strength is 0) and A_SF = |(|α_S − α_F| − π/2)| · 2/π. Returns how many
+    pixels were written."""
+    m, n = ga.shape
+    q = 0
+    for i in range(m):
+        for j in range(n):
+            f = gf[i, j]
+            if not ((f > ga[i, j]) & (f > gb[i, j])):
+                continue
+            for k in range(2):
+                gs = ga[i, j] if k == 0 else gb[i, j]
+                dal = (ala[i, j] if k == 0 else alb[i, j]) - alf[i, j]
+                rel = 0.0 if (gs == 0.0) | (f == 0.0) else min(gs, f) / max(gs, f)
+                e[2 * k, q] = -19.0 * (rel - 0.5)
+                e[2 * k + 1, q] = -22.0 * (abs(abs(dal) - math.pi / 2.0) * (2.0 / math.pi) - 0.5)
+            q += 1
+    return q
+
+
+#: rows per block of :func:`_edge_ratio` (at most 4 × 32 × 640 exponentials: 640 KB)
 _ROW_BLOCK = 32
 
 
 def _edge_ratio(a: np.ndarray, b: np.ndarray, f: np.ndarray, cache: PlaneCache | None, key: str,
                 edges: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]],
-                nabf: bool, row_sums: Callable[..., None]) -> float:
+                exponents: Callable[..., int], row_sums: Callable[..., None]) -> float:
     """sum(num) / sum(den) of an edge-preservation metric: the (strength, orientation) maps of
-    the three planes (cached under ``key``); :func:`_edge_exponents` writes the arguments of the
+    the three planes (cached under ``key``); ``exponents`` writes the arguments of the
     four sigmoids' exponentials per pixel (strength and orientation terms of A–F and B–F), NumPy's
     ``exp`` evaluates them over the whole array (SIMD where NumPy has it for the processor,
-    within 1 ulp of the C library's ``exp``), ``row_sums`` fills per-row numerator and
+    within 1 ulp of the C library's ``exp``; for Nabf only the pixels that need them),
+    ``row_sums`` fills per-row numerator and
     denominator in one compiled pass, and NumPy's pairwise sum adds the rows. Done in blocks
     of :data:`_ROW_BLOCK` rows, so that the exponentials stay in the cache between the passes."""
     ga, ala = cached(cache, key, a, edges)  # type: ignore[misc]
@@ -113,12 +129,11 @@ def _edge_ratio(a: np.ndarray, b: np.ndarray, f: np.ndarray, cache: PlaneCache |
     m, n = ga.shape
     num = np.empty(m)
     den = np.empty(m)
-    buf = np.empty((4, min(m, _ROW_BLOCK), n))
+    e = np.empty((4, min(m, _ROW_BLOCK) * n))
     for i0 in range(0, m, _ROW_BLOCK):
         rows = slice(i0, min(m, i0 + _ROW_BLOCK))
-        e = buf[:, : rows.stop - i0]
-        _edge_exponents(ga[rows], ala[rows], gb[rows], alb[rows], gf[rows], alf[rows], e, nabf)
-        np.exp(e, out=e)
+        used = exponents(ga[rows], ala[rows], gb[rows], alb[rows], gf[rows], alf[rows], e)
+        np.exp(e[:, :used], out=e[:, :used])
         row_sums(ga[rows], gb[rows], gf[rows], e, num[rows], den[rows])
     with np.errstate(divide="ignore", invalid="ignore"):
         return float(np.sum(num) / np.sum(den))
@@ -177,16 +192,17 @@ def _qabf_row_sums(ga: np.ndarray, gb: np.ndarray, gf: np.ndarray, ex: np.ndarra
                    num: np.ndarray, den: np.ndarray) -> None:
     """Per row: num = sum of (Q_AF gA + Q_BF gB), den = sum of (gA + gB), with
     Q_SF = t_g / (1 + exp_g) · t_α / (1 + exp_α) from the exponentials ``ex`` of
-    :func:`_edge_exponents`."""
+    :func:`_qabf_exponents` (pixel (i, j) at i·n + j)."""
     m, n = ga.shape
+    ex3 = ex.reshape((4, ex.shape[1] // n, n))
     for i in range(m):
         sn = 0.0
         sd = 0.0
         for j in range(n):
             a = ga[i, j]
             b = gb[i, j]
-            qaf = (_TG / (1.0 + ex[0, i, j])) * (_TA / (1.0 + ex[1, i, j]))
-            qbf = (_TG / (1.0 + ex[2, i, j])) * (_TA / (1.0 + ex[3, i, j]))
+            qaf = (_TG / (1.0 + ex3[0, i, j])) * (_TA / (1.0 + ex3[1, i, j]))
+            qbf = (_TG / (1.0 + ex3[2, i, j])) * (_TA / (1.0 + ex3[3, i, j]))
             sn += qaf * a + qbf * b
             sd += a + b
         num[i] = sn
@@ -198,10 +214,10 @@ def qabf_plane(a: np.ndarray, b: np.ndarray, f: np.ndarray,
     """Qabf = sum(Q_AF gA + Q_BF gB) / sum(gA + gB), Sobel by zero-padded convolution,
     with the reference's quirk G_AF = gF where gA == gF.
 
-    Compiled passes (:func:`_edge_exponents`, NumPy's ``exp``, :func:`_qabf_row_sums`: row
+    Compiled passes (:func:`_qabf_exponents`, NumPy's ``exp``, :func:`_qabf_row_sums`: row
     sums, then NumPy's pairwise sum of the rows); the same value as the array formula up to
     rounding."""
-    return _edge_ratio(a, b, f, cache, "qabf_edges", _qabf_edges, False, _qabf_row_sums)
+    return _edge_ratio(a, b, f, cache, "qabf_edges", _qabf_edges, _qabf_exponents, _qabf_row_sums)
 
 
 # --------------------------------------------------------------------------- Nabf
@@ -223,9 +239,11 @@ def _nabf_row_sums(ga: np.ndarray, gb: np.ndarray, gf: np.ndarray, ex: np.ndarra
                    num: np.ndarray, den: np.ndarray) -> None:
     """Per row: num = sum of n ((1 − Q_AF) w_A + (1 − Q_BF) w_B), den = sum of (w_A + w_B),
     Q_SF = sqrt(0.9999 / (1 + exp_g) · 0.9995 / (1 + exp_α)) from the exponentials ``ex`` of
-    :func:`_edge_exponents`, taken only where n = 1 (the fused gradient exceeds both source
-    gradients), the only pixels whose term is not zero."""
+    :func:`_nabf_exponents`, which holds them for the pixels with n = 1 (the fused gradient
+    exceeds both source gradients, the only pixels whose term is not zero) one after the other;
+    w^1.5 as w·sqrt(w) (within an ulp of ``pow``, vectorisable)."""
     m, n = ga.shape
+    q = 0
     for i in range(m):
         sn = 0.0
         sd = 0.0
@@ -233,13 +251,14 @@ def _nabf_row_sums(ga: np.ndarray, gb: np.ndarray, gf: np.ndarray, ex: np.ndarra
             a = ga[i, j]
             b = gb[i, j]
             f = gf[i, j]
-            wa = a**_NABF_L if a >= _NABF_TD else 0.001
-            wb = b**_NABF_L if b >= _NABF_TD else 0.001
+            wa = a * math.sqrt(a) if a >= _NABF_TD else 0.001  # a^1.5 (_NABF_L), without pow
+            wb = b * math.sqrt(b) if b >= _NABF_TD else 0.001
             sd += wa + wb
             if (f > a) & (f > b):
-                qaf = math.sqrt((0.9999 / (1.0 + ex[0, i, j])) * (0.9995 / (1.0 + ex[1, i, j])))
-                qbf = math.sqrt((0.9999 / (1.0 + ex[2, i, j])) * (0.9995 / (1.0 + ex[3, i, j])))
+                qaf = math.sqrt((0.9999 / (1.0 + ex[0, q])) * (0.9995 / (1.0 + ex[1, q])))
+                qbf = math.sqrt((0.9999 / (1.0 + ex[2, q])) * (0.9995 / (1.0 + ex[3, q])))
                 sn += (1.0 - qaf) * wa + (1.0 - qbf) * wb
+                q += 1
         num[i] = sn
         den[i] = sd
 
@@ -249,10 +268,10 @@ def nabf_plane(a: np.ndarray, b: np.ndarray, f: np.ndarray,
     """Nabf = sum n ((1 - Q_AF) w_A + (1 - Q_BF) w_B) / sum (w_A + w_B), n = 1 where the
     fused gradient exceeds both source gradients; w = g^1.5 where g >= 2, else 0.001.
 
-    Compiled passes (:func:`_edge_exponents`, NumPy's ``exp``, :func:`_nabf_row_sums`: row
+    Compiled passes (:func:`_nabf_exponents`, NumPy's ``exp``, :func:`_nabf_row_sums`: row
     sums, then NumPy's pairwise sum of the rows); the same value as the array formula up to
     rounding."""
-    return _edge_ratio(a, b, f, cache, "nabf_edges", _nabf_edges, True, _nabf_row_sums)
+    return _edge_ratio(a, b, f, cache, "nabf_edges", _nabf_edges, _nabf_exponents, _nabf_row_sums)
 
 
 # --------------------------------------------------------------------------- CC, SCD
