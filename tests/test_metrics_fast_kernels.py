@@ -317,3 +317,23 @@ def test_edge_strength_and_angle_pass_equals_array_formulas() -> None:
         np.testing.assert_array_equal(g, g_ref)
         np.testing.assert_allclose(alpha, a_ref, rtol=4e-16, atol=0)
     assert ((sx == 0) & (sy != 0)).any() and ((gh == 0) & (gv != 0)).any() and ((gh == 0) & (gv == 0)).any()
+
+
+def test_compiled_gradient_equals_numpy_gradient() -> None:
+    """MATLAB-style gradients (FMI's gradient feature, AG) from the compiled central
+    differences: NumPy's ``gradient`` bit for bit along both axes, also for two columns or
+    rows, a non-contiguous view and a float32 image (which takes NumPy's own code)."""
+    from hifm.metrics._common import matlab_gradient, matlab_gradient_x
+
+    rng = np.random.default_rng(12)
+    vi, _ = _tno("07")
+    cases = [vi, rng.random((37, 53)) * 255.0, rng.random((2, 9)), rng.random((9, 2)),
+             vi[::2, 1::3], (rng.random((11, 13)) * 255).astype(np.float32)]
+    for img in cases:
+        gx, gy = matlab_gradient(img)
+        assert gx.dtype == np.gradient(img, axis=1).dtype
+        assert np.array_equal(gx, np.gradient(img, axis=1)), img.shape
+        assert np.array_equal(gy, np.gradient(img, axis=0)), img.shape
+        assert np.array_equal(matlab_gradient_x(img), gx)
+    one_col = rng.random((5, 1))
+    assert not matlab_gradient_x(one_col).any() and not matlab_gradient(rng.random((1, 5)))[1].any()
