@@ -36,8 +36,8 @@ def _half_response(resp: np.ndarray, n: int) -> np.ndarray:
 def _spectrum(x: np.ndarray, cache: PlaneCache | None) -> np.ndarray:
     """``rfft2`` of the plane stretched to 0..255 (``normalise1``), cached per plane: Qcb filters
     it, Qcv filters differences of two of them."""
-    im = cached(cache, "normalise1", x, _norm1)
-    return cached(cache, "qc_spectrum", x, lambda _: sfft.rfft2(im))  # type: ignore[return-value,arg-type]
+    return cached(cache, "qc_spectrum", x,  # type: ignore[return-value]
+                  lambda y: sfft.rfft2(cached(cache, "normalise1", y, _norm1)))
 
 
 def _csf_filter(spectrum: np.ndarray, half: np.ndarray, shape: tuple[int, int]) -> np.ndarray:

@@ -223,8 +223,7 @@ def qabf_plane(a: np.ndarray, b: np.ndarray, f: np.ndarray,
 # --------------------------------------------------------------------------- Nabf
 _NABF_V = np.array([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]]) / 8.0
 _NABF_H = np.array([[-1.0, -2.0, -1.0], [0.0, 0.0, 0.0], [1.0, 2.0, 1.0]]) / 8.0
-_NABF_TD = 2.0
-_NABF_L = 1.5
+_NABF_TD = 2.0  # weights w = g^1.5 where g >= _NABF_TD, else 0.001
 
 
 def _nabf_edges(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -241,7 +240,7 @@ def _nabf_row_sums(ga: np.ndarray, gb: np.ndarray, gf: np.ndarray, ex: np.ndarra
     Q_SF = sqrt(0.9999 / (1 + exp_g) · 0.9995 / (1 + exp_α)) from the exponentials ``ex`` of
     :func:`_nabf_exponents`, which holds them for the pixels with n = 1 (the fused gradient
     exceeds both source gradients, the only pixels whose term is not zero) one after the other;
-    w^1.5 as w·sqrt(w) (within an ulp of ``pow``, vectorisable)."""
+    g^1.5 as g·sqrt(g) (within an ulp of ``pow``, which it spares)."""
     m, n = ga.shape
     q = 0
     for i in range(m):
@@ -251,7 +250,7 @@ def _nabf_row_sums(ga: np.ndarray, gb: np.ndarray, gf: np.ndarray, ex: np.ndarra
             a = ga[i, j]
             b = gb[i, j]
             f = gf[i, j]
-            wa = a * math.sqrt(a) if a >= _NABF_TD else 0.001  # a^1.5 (_NABF_L), without pow
+            wa = a * math.sqrt(a) if a >= _NABF_TD else 0.001  # a^1.5 without pow
             wb = b * math.sqrt(b) if b >= _NABF_TD else 0.001
             sd += wa + wb
             if (f > a) & (f > b):
