@@ -9,6 +9,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from unrolled.losses import (  # noqa: E402
+    scd,
     BLOCK_SETS,
     FusionLoss,
     LossConfig,
@@ -205,3 +206,23 @@ def test_histogram_loss_values_and_gradient():
     total, terms = FusionLoss(cfg)([f], None, src[:1], src[1:])
     assert float(terms["histogram"]) == pytest.approx(float(histogram_loss(f, src[:1], src[1:], bins=7)[0].detach()), rel=1e-12)
     assert float(total.detach()) == pytest.approx(float(terms["histogram"]), rel=1e-12)
+
+
+def test_scd_term_is_the_scd_metric_and_has_a_gradient():
+    from hifm.metrics.structural import scd_plane
+
+    g = torch.Generator().manual_seed(3)
+    src = torch.rand(3, 1, 12, 10, generator=g, dtype=torch.float64)
+    a, b, f = src[:1], src[1:2], src[2:]
+    want = scd_plane(a[0, 0].numpy(), b[0, 0].numpy(), f[0, 0].numpy())
+    assert float(scd(f, a, b)[0]) == pytest.approx(want, abs=1e-10)
+    # F = A + B: each difference is the other source, SCD = 2 (its maximum)
+    assert float(scd(a + b, a, b)[0]) == pytest.approx(2.0, abs=1e-10)
+    # a copy of one source keeps none of the other: r(A − B, A) + r(0, B) < that
+    assert float(scd(a, a, b)[0]) < 1.0
+    fr = f.clone().requires_grad_()
+    assert torch.autograd.gradcheck(lambda y: scd(y, a, b), (fr,), eps=1e-7)
+    cfg = LossConfig(intensity=0, gradient=0, ssim=0, lgde=0, scd=1.0, joint=False)
+    total, terms = FusionLoss(cfg)([f], None, a, b)
+    assert float(terms["scd"]) == pytest.approx(1 - want / 2, abs=1e-10)
+    assert float(total) == pytest.approx(1 - want / 2, abs=1e-10)

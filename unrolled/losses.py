@@ -12,6 +12,9 @@ image F and the *clean* sources A (infrared / MRI) and B (visible / CT, PET, SPE
 * histogram  ½(D(A‖F) + D(B‖F)) in bits between soft intensity histograms
   (:func:`soft_histogram`, :func:`histogram_loss`): the differentiable form of the cross-entropy
   metric CE; small when F keeps the intensity distributions of both sources;
+* SCD        1 − ½ SCD, SCD = r(F − B, A) + r(F − A, B) (:func:`scd`): the sum of the
+  correlations of differences (Aslantas and Bendes), one of the standard metrics; high when
+  F carries the part of each source the other lacks;
 * fidelity   ‖F − M(A, B)‖₁ to the solver's anchor of the clean sources (:func:`fidelity_loss`):
   keeps the anchor's thermal targets and halo-free layout while the other terms sharpen;
 * the joint constraint (:class:`FusionLoss`): every stage's output with weights growing with
@@ -42,6 +45,7 @@ __all__ = [
     "qabf",
     "qabf_loss",
     "fidelity_loss",
+    "scd",
     "soft_histogram",
     "histogram_loss",
     "direction_weights",
@@ -197,6 +201,21 @@ def fidelity_loss(f: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
     return (_as4(f) - _as4(m)).abs().mean()
 
 
+def _pearson(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Pearson correlation of each image's pixels, ``(N, 1, H, W)`` → ``(N,)``."""
+    xc = x - x.mean((1, 2, 3), keepdim=True)
+    yc = y - y.mean((1, 2, 3), keepdim=True)
+    num = (xc * yc).sum((1, 2, 3))
+    return num / torch.sqrt((xc * xc).sum((1, 2, 3)) * (yc * yc).sum((1, 2, 3)) + _EPS**2)
+
+
+def scd(f: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """SCD = r(F − B, A) + r(F − A, B) per image ``(N,)``, r the Pearson correlation over the
+    pixels (:func:`hifm.metrics.scd` on one plane; ``eps`` keeps a flat difference finite)."""
+    f4, a4, b4 = _as4(f), _as4(a), _as4(b)
+    return _pearson(f4 - b4, a4) + _pearson(f4 - a4, b4)
+
+
 def soft_histogram(x: torch.Tensor, bins: int = 64) -> torch.Tensor:
     """Per-image intensity histogram of ``x`` (values clipped to [0, 1]) with linear bin
     assignment: a value at t = x (bins − 1) adds 1 − (t − ⌊t⌋) to bin ⌊t⌋ and t − ⌊t⌋ to the
@@ -339,7 +358,7 @@ class LossConfig:
     """Weights of the loss terms and the joint constraint (JSON-serialisable).
 
     Attributes:
-        intensity, gradient, ssim, lgde, qabf, fidelity, histogram: weights of the terms
+        intensity, gradient, ssim, lgde, qabf, fidelity, histogram, scd: weights of the terms
             (:data:`TERMS`).
         fidelity_anchor: what the fidelity term compares with: an anchor of
             :func:`hifm.anchors.anchor` computed on the clean sources, or ``"teacher"``: the
@@ -367,6 +386,7 @@ class LossConfig:
     fidelity_anchor: str = "salient"
     histogram: float = 0.0
     histogram_bins: int = 64
+    scd: float = 0.0
     lgde_bins: int = 8
     lgde_blocks: Sequence[int] = (3, 5)
     joint: bool = True
@@ -384,7 +404,7 @@ class LossConfig:
             raise ValueError(f"lgde_stages must be 'last' or 'all', got {self.lgde_stages!r}")
 
 
-TERMS = ("intensity", "gradient", "ssim", "lgde", "qabf", "fidelity", "histogram")
+TERMS = ("intensity", "gradient", "ssim", "lgde", "qabf", "fidelity", "histogram", "scd")
 
 
 class FusionLoss(nn.Module):
@@ -458,6 +478,8 @@ class FusionLoss(nn.Module):
             out["fidelity"] = (f4 - rep(ref)).abs().mean((1, 2, 3))
         if c.histogram:
             out["histogram"] = histogram_loss(f4, a4, b4, c.histogram_bins)
+        if c.scd:
+            out["scd"] = 1 - 0.5 * scd(f4, rep(a4), rep(b4))
         if c.lgde:
             targets = lgde_target(a4, b4, c.lgde_bins, c.lgde_blocks)
             targets = [(rep(t), rep(w)) for t, w in targets]

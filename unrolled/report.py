@@ -24,6 +24,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from .losses import TERMS
+
 __all__ = ["plot_curves", "evaluate_folders", "main", "DEFAULT_METRICS"]
 
 DEFAULT_METRICS = ["entropy", "standard_deviation", "spatial_frequency", "average_gradient",
@@ -70,7 +72,7 @@ def plot_curves(csv_path: str | Path, png_path: str | Path, title: str | None = 
     axes[0].set_xlabel("step")
     axes[0].set_ylabel("joint loss")
     axes[0].legend(frameon=False)
-    for i, key in enumerate(("intensity", "gradient", "ssim", "lgde", "qabf", "fidelity", "histogram", "anchor")):
+    for i, key in enumerate((*TERMS, "anchor")):
         v = series(key)
         if np.isfinite(v).any():
             axes[1].plot(steps, run_mean(v), color=f"C{i}", lw=1.5, label=key)

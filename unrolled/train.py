@@ -51,7 +51,7 @@ from hifm.params import HIFMParams
 
 from .data import CropSampler, DegradeConfig, load_pairs
 from .derun import DeRUN, DeRUNConfig, dataclass_from_dict
-from .losses import FusionLoss, LossConfig
+from .losses import TERMS, FusionLoss, LossConfig
 from .weights import WeightsError, sha256_file
 
 __all__ = [
@@ -472,8 +472,7 @@ def check_resume(cfg: TrainConfig, meta: dict[str, Any], override: bool) -> dict
 
 
 # ------------------------------------------------------------------------------ logging
-CSV_FIELDS = ["step", "loss", "intensity", "gradient", "ssim", "lgde", "qabf", "fidelity", "histogram", "anchor", "lr",
-              "steps_per_s", "seconds"]
+CSV_FIELDS = ["step", "loss", *TERMS, "anchor", "lr", "steps_per_s", "seconds"]
 
 
 def _truncate_csv(path: Path, step: int) -> None:
