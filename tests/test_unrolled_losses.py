@@ -9,6 +9,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from unrolled.losses import (  # noqa: E402
+    soft_mutual_information,
     scd,
     BLOCK_SETS,
     FusionLoss,
@@ -226,3 +227,43 @@ def test_scd_term_is_the_scd_metric_and_has_a_gradient():
     total, terms = FusionLoss(cfg)([f], None, a, b)
     assert float(terms["scd"]) == pytest.approx(1 - want / 2, abs=1e-10)
     assert float(total) == pytest.approx(1 - want / 2, abs=1e-10)
+
+
+def _mi_by_counting(s: np.ndarray, f: np.ndarray, k: int) -> float:
+    """The plain histogram estimate of I(S; F) in nats, levels round(x (k − 1))."""
+    qs = np.rint(np.clip(s, 0, 1) * (k - 1)).astype(int).ravel()
+    qf = np.rint(np.clip(f, 0, 1) * (k - 1)).astype(int).ravel()
+    joint = np.zeros((k, k))
+    np.add.at(joint, (qs, qf), 1.0)
+    joint /= joint.sum()
+    ps, pf = joint.sum(1), joint.sum(0)
+    nz = joint > 0
+    return float(np.sum(joint[nz] * np.log(joint[nz] / np.outer(ps, pf)[nz])))
+
+
+def test_soft_mutual_information_is_the_histogram_estimate_on_levels_and_has_a_gradient():
+    k = 8
+    rng = np.random.default_rng(5)
+    s = rng.random((2, 1, 10, 12))
+    levels = rng.integers(0, k, (2, 1, 10, 12)) / (k - 1)
+    f = np.where(rng.random(levels.shape) < 0.6, np.rint(s * (k - 1)) / (k - 1), levels)  # F follows S in part
+    got = soft_mutual_information(torch.from_numpy(f), torch.from_numpy(s), bins=k, eps=0.0)
+    for i in range(2):
+        assert float(got[i]) == pytest.approx(_mi_by_counting(s[i, 0], f[i, 0], k), abs=1e-12)
+    # a copy of S carries all of its information, an F independent of S about none
+    copy = torch.from_numpy(np.rint(s * (k - 1)) / (k - 1))
+    h_s = -sum(p * math.log(p) for p in np.bincount(np.rint(s[0, 0] * (k - 1)).astype(int).ravel()) / 120.0 if p > 0)
+    assert float(soft_mutual_information(copy, torch.from_numpy(s), bins=k)[0]) == pytest.approx(h_s, abs=1e-8)
+    flat = torch.full((1, 1, 10, 12), 0.5, dtype=torch.float64)
+    assert float(soft_mutual_information(flat, torch.from_numpy(s[:1]), bins=k)[0]) == pytest.approx(0.0, abs=1e-8)
+    # the gradient is that of the piecewise-linear histograms (values away from the levels)
+    g = torch.Generator().manual_seed(2)
+    x = (0.05 + 0.9 * torch.rand(1, 1, 6, 6, generator=g, dtype=torch.float64)).requires_grad_()
+    src = torch.rand(1, 1, 6, 6, generator=g, dtype=torch.float64)
+    assert torch.autograd.gradcheck(lambda y: soft_mutual_information(y, src, bins=5), (x,), eps=1e-7)
+    # the joint loss: 1 − (I(A; F) + I(B; F)) / (2 ln K)
+    a, b = src, torch.rand(1, 1, 6, 6, generator=g, dtype=torch.float64)
+    cfg = LossConfig(intensity=0, gradient=0, ssim=0, lgde=0, mi=1.0, mi_bins=5, joint=False)
+    total, terms = FusionLoss(cfg)([x], None, a, b)
+    want = 1 - float((soft_mutual_information(x, a, 5)[0] + soft_mutual_information(x, b, 5)[0]).detach()) / (2 * math.log(5))
+    assert float(terms["mi"].detach()) == pytest.approx(want, abs=1e-12)

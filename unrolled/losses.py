@@ -15,6 +15,9 @@ image F and the *clean* sources A (infrared / MRI) and B (visible / CT, PET, SPE
 * SCD        1 − ½ SCD, SCD = r(F − B, A) + r(F − A, B) (:func:`scd`): the sum of the
   correlations of differences (Aslantas and Bendes), one of the standard metrics; high when
   F carries the part of each source the other lacks;
+* MI         1 − (I(A; F) + I(B; F)) / (2 ln K) (:func:`soft_mutual_information`): the
+  mutual-information metric MI between K-bin histograms, F's soft (linear bin assignment), so
+  it has a gradient; high when F's intensities follow those of each source;
 * fidelity   ‖F − M(A, B)‖₁ to the solver's anchor of the clean sources (:func:`fidelity_loss`):
   keeps the anchor's thermal targets and halo-free layout while the other terms sharpen;
 * the joint constraint (:class:`FusionLoss`): every stage's output with weights growing with
@@ -46,6 +49,7 @@ __all__ = [
     "qabf_loss",
     "fidelity_loss",
     "scd",
+    "soft_mutual_information",
     "soft_histogram",
     "histogram_loss",
     "direction_weights",
@@ -220,14 +224,40 @@ def soft_histogram(x: torch.Tensor, bins: int = 64) -> torch.Tensor:
     """Per-image intensity histogram of ``x`` (values clipped to [0, 1]) with linear bin
     assignment: a value at t = x (bins − 1) adds 1 − (t − ⌊t⌋) to bin ⌊t⌋ and t − ⌊t⌋ to the
     next, so the histogram is differentiable in x.  Returns ``(N, bins)``, each row summing to 1."""
+    idx, frac = _linear_bins(x, bins)
+    h = frac.new_zeros(idx.shape[0], bins).scatter_add(1, idx, 1.0 - frac).scatter_add(1, idx + 1, frac)
+    return h / idx.shape[1]
+
+
+def _linear_bins(x: torch.Tensor, bins: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per image, the lower bin ⌊t⌋ (≤ bins − 2) of each pixel's t = x (bins − 1), x clipped to
+    [0, 1], and its share t − ⌊t⌋ of the next bin (differentiable): ``(N, H·W)`` each."""
     x4 = _as4(x)
-    n = x4.shape[0]
-    t = x4.clamp(0.0, 1.0).reshape(n, -1) * (bins - 1)
+    t = x4.clamp(0.0, 1.0).reshape(x4.shape[0], -1) * (bins - 1)
     lo = t.detach().floor().clamp(max=bins - 2)
-    frac = t - lo
-    idx = lo.long()
-    h = t.new_zeros(n, bins).scatter_add(1, idx, 1.0 - frac).scatter_add(1, idx + 1, frac)
-    return h / t.shape[1]
+    return lo.long(), t - lo
+
+
+def _entropy_nats(p: torch.Tensor, eps: float) -> torch.Tensor:
+    """−sum_k p_k ln(p_k + eps) per row (eps keeps the gradient of an empty bin finite)."""
+    return -torch.xlogy(p, p + eps).sum(1)
+
+
+def soft_mutual_information(f: torch.Tensor, s: torch.Tensor, bins: int = 32, eps: float = 1e-10) -> torch.Tensor:
+    """I(S; F) = H(F) − H(S, F) + H(S) in nats per image ``(N,)``, from K = ``bins`` level
+    histograms of values clipped to [0, 1]: S (no gradient) to its nearest level, F with the
+    linear assignment of :func:`soft_histogram`, the joint histogram from both.  For F on the
+    levels k/(K − 1) it is the plain histogram estimate of the mutual information."""
+    f4, s4 = _as4(f), _as4(s).detach()
+    n = f4.shape[0]
+    if s4.shape[0] != n:
+        s4 = s4.repeat(n // s4.shape[0], 1, 1, 1)
+    lo, frac = _linear_bins(f4, bins)
+    idx = lo + torch.round(s4.clamp(0.0, 1.0).reshape(n, -1) * (bins - 1)).long() * bins
+    joint = frac.new_zeros(n, bins * bins).scatter_add(1, idx, 1.0 - frac).scatter_add(1, idx + 1, frac) / idx.shape[1]
+    p_s = joint.detach().reshape(n, bins, bins).sum(2)
+    p_f = joint.reshape(n, bins, bins).sum(1)
+    return _entropy_nats(p_f, eps) + _entropy_nats(p_s, eps) - _entropy_nats(joint, eps)
 
 
 def _kl_bits(p: torch.Tensor, q: torch.Tensor, eps: float) -> torch.Tensor:
@@ -358,7 +388,7 @@ class LossConfig:
     """Weights of the loss terms and the joint constraint (JSON-serialisable).
 
     Attributes:
-        intensity, gradient, ssim, lgde, qabf, fidelity, histogram, scd: weights of the terms
+        intensity, gradient, ssim, lgde, qabf, fidelity, histogram, scd, mi: weights of the terms
             (:data:`TERMS`).
         fidelity_anchor: what the fidelity term compares with: an anchor of
             :func:`hifm.anchors.anchor` computed on the clean sources, or ``"teacher"``: the
@@ -366,6 +396,7 @@ class LossConfig:
             trainer passes the initial network's output on the clean sources, i.e. the classical
             solver at N iterations: self-distillation for degraded inputs).
         histogram_bins: bins of the histogram term (:func:`histogram_loss`).
+        mi_bins: levels K of the MI term (:func:`soft_mutual_information`).
         lgde_bins: I (4, 8, 16 or 32).
         lgde_blocks: 𝔅, e.g. (3, 5) (default), (3, 7), (5, 7), (3, 5, 7).
         joint: deep supervision of every stage (weights ∝ (n/N) ** stage_power, normalised)
@@ -387,6 +418,8 @@ class LossConfig:
     histogram: float = 0.0
     histogram_bins: int = 64
     scd: float = 0.0
+    mi: float = 0.0
+    mi_bins: int = 32
     lgde_bins: int = 8
     lgde_blocks: Sequence[int] = (3, 5)
     joint: bool = True
@@ -404,7 +437,7 @@ class LossConfig:
             raise ValueError(f"lgde_stages must be 'last' or 'all', got {self.lgde_stages!r}")
 
 
-TERMS = ("intensity", "gradient", "ssim", "lgde", "qabf", "fidelity", "histogram", "scd")
+TERMS = ("intensity", "gradient", "ssim", "lgde", "qabf", "fidelity", "histogram", "scd", "mi")
 
 
 class FusionLoss(nn.Module):
@@ -480,6 +513,9 @@ class FusionLoss(nn.Module):
             out["histogram"] = histogram_loss(f4, a4, b4, c.histogram_bins)
         if c.scd:
             out["scd"] = 1 - 0.5 * scd(f4, rep(a4), rep(b4))
+        if c.mi:
+            mi = soft_mutual_information(f4, a4, c.mi_bins) + soft_mutual_information(f4, b4, c.mi_bins)
+            out["mi"] = 1 - mi / (2 * math.log(c.mi_bins))
         if c.lgde:
             targets = lgde_target(a4, b4, c.lgde_bins, c.lgde_blocks)
             targets = [(rep(t), rep(w)) for t, w in targets]
