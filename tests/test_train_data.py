@@ -59,6 +59,29 @@ def test_the_two_sources_are_cropped_and_flipped_alike():
     assert len(flips) == 4  # every flip combination occurred
 
 
+def test_photometric_augmentation_raises_each_source_to_its_own_power():
+    loaded = pairs()
+    plain = CropSampler(loaded, crop=12, seed=4, degrade=DegradeConfig(p=0.0))
+    off = CropSampler(loaded, crop=12, seed=4, degrade=DegradeConfig(p=0.0), gamma=0.0)
+    aug = CropSampler(loaded, crop=12, seed=4, degrade=DegradeConfig(p=0.0), gamma=0.4)
+    by_name = {p.name: p for p in loaded}
+    logs = []
+    for g in range(16):
+        ref = plain.sample(g // 4, g)
+        assert all(np.array_equal(x, y) for x, y in zip(off.sample(g // 4, g)[:4], ref[:4]))  # gamma 0 draws nothing
+        a_in, b_in, a, b, info = aug.sample(g // 4, g)
+        assert np.array_equal(a_in, a) and np.array_equal(b_in, b)  # the targets are the augmented crops
+        assert (info["top"], info["left"]) == (ref[4]["top"], ref[4]["left"])  # same crop as without it
+        for x, x0, e in zip((a, b), ref[2:4], info["gamma"]):
+            assert np.exp(-0.4) <= e <= np.exp(0.4)
+            np.testing.assert_allclose(x, x0.astype(np.float64) ** e, rtol=1e-5, atol=1e-7)
+        logs.append(np.log(info["gamma"]))
+        assert by_name[info["pair"]] is not None
+    logs = np.array(logs)
+    assert np.abs(logs[:, 0] - logs[:, 1]).max() > 0.05  # the two sources get their own exponents
+    assert logs.min() < -0.1 and logs.max() > 0.1  # both darker and brighter crops occur
+
+
 @pytest.mark.parametrize("kind,source", [("stripe_noise", "a"), ("low_light", "b"), ("fog", "b")])
 def test_ivf_degradations_go_to_the_documented_source(kind, source):
     """Infrared–visible data: stripe noise on the infrared image (A), low light and fog on the
@@ -114,3 +137,11 @@ def test_resume_continues_the_torch_random_sequence(tmp_path, monkeypatch):
     a, _ = load_checkpoint(tmp_path / "full" / "final.json")
     b, _ = load_checkpoint(tmp_path / "part" / "final.json")
     assert torch.equal(a["rng.torch"], b["rng.torch"])
+
+
+@pytest.mark.parametrize("gamma", [-0.1, 2.5, float("nan"), True])
+def test_a_bad_gamma_is_refused_by_name(gamma):
+    from hifm.errors import InputError
+
+    with pytest.raises(InputError, match="training configuration: gamma must lie in"):
+        TrainConfig(gamma=gamma)

@@ -6,7 +6,7 @@ Reproducibility **[decision]**: every random choice is a pure function of
 
 * the data order: sample ``g = step · global_batch + k`` is pair ``perm_e[g mod n]`` of the
   permutation ``perm_e`` of epoch ``e = g div n`` (drawn from ``SeedSequence([seed, 0x0D, e])``);
-* its crop, flips and degradation come from a generator seeded by
+* its crop, flips, photometric exponents and degradation come from a generator seeded by
   ``SeedSequence([seed, 0x5A, step, g])``.
 
 So a run resumed at step s draws exactly what an uninterrupted run draws, and a
@@ -123,6 +123,11 @@ class CropSampler:
 
     ``batch(step, rank, per_rank, world)`` returns float32 arrays ``(per_rank, crop, crop)``:
     ``(a_in, b_in, a_clean, b_clean)``.
+
+    ``gamma`` > 0: photometric augmentation, each source's crop x becomes x ** exp(u) with u
+    uniform in [−gamma, gamma], one u per source (drawn after the flips, before the
+    degradation; with ``gamma`` = 0 nothing is drawn, so the samples are those of a sampler
+    without it).  The clean crops are the augmented ones: the loss sees the pair it fuses.
     """
 
     pairs: list[LoadedPair]
@@ -130,6 +135,7 @@ class CropSampler:
     seed: int = 0
     degrade: DegradeConfig = field(default_factory=DegradeConfig)
     flips: bool = True
+    gamma: float = 0.0
 
     def __post_init__(self) -> None:
         self._perm_cache: dict[int, np.ndarray] = {}
@@ -159,8 +165,12 @@ class CropSampler:
             if rng.random() < 0.5:
                 a, b = a[::-1], b[::-1]
         a, b = np.ascontiguousarray(a), np.ascontiguousarray(b)
-        a_in, b_in = a, b
         info: dict[str, Any] = {"pair": pair.name, "top": top, "left": left, "degradation": None}
+        if self.gamma > 0:
+            exponents = np.exp(rng.uniform(-self.gamma, self.gamma, 2))
+            a, b = (np.power(x, e).astype(np.float32) for x, e in zip((a, b), exponents))
+            info["gamma"] = exponents.tolist()
+        a_in, b_in = a, b
         if self.degrade.p > 0 and rng.random() < self.degrade.p:
             spec = degrade.random_degradation(rng, kinds=self.degrade.kinds)
             target = IVF_TARGET.get(spec["kind"], "either") if pair.kind == "ivf" else "either"

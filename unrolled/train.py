@@ -145,6 +145,9 @@ class TrainConfig:
         model: :class:`DeRUNConfig` overrides (``stages``, ``extractor``, ``tied``...).
         loss: :class:`unrolled.losses.LossConfig` fields.
         degrade: :class:`unrolled.data.DegradeConfig` fields.
+        gamma: photometric augmentation (:class:`unrolled.data.CropSampler`): each source's
+            crop is raised to the power exp(u), u uniform in [−gamma, gamma], drawn for each
+            source independently; inputs and loss targets alike (0: off).
         tensorboard: also write TensorBoard events.
     """
 
@@ -167,6 +170,7 @@ class TrainConfig:
     model: dict[str, Any] = field(default_factory=lambda: {"stages": 9})
     loss: dict[str, Any] = field(default_factory=dict)
     degrade: dict[str, Any] = field(default_factory=lambda: {"p": 0.7, "kinds": None})
+    gamma: float = 0.0
     tensorboard: bool = True
 
     def __post_init__(self) -> None:
@@ -194,6 +198,7 @@ class TrainConfig:
         number("lr_min_ratio", 0.0, 1.0)
         number("weight_decay", 0.0, 10.0)
         number("grad_clip", 0.0, 1e6)
+        number("gamma", 0.0, 2.0)
         if not isinstance(self.device, str) or not re.fullmatch(r"cpu|cuda(:\d+)?", self.device):
             raise InputError(f"training configuration: device must be cpu, cuda or cuda:N, got {self.device!r}")
         if not isinstance(self.data, list) or not self.data:
@@ -596,7 +601,7 @@ def train(
         raise InputError(f"crop {cfg.crop} is too large for the data: the smallest training image has a side of "
                          f"{smallest} pixels, and crops are reflected at most up to twice that; use --crop "
                          f"{min(2 * smallest - 1, MAX_CROP)} or less")
-    sampler = CropSampler(pairs, crop=cfg.crop, seed=cfg.seed, degrade=DegradeConfig(**cfg.degrade))
+    sampler = CropSampler(pairs, crop=cfg.crop, seed=cfg.seed, degrade=DegradeConfig(**cfg.degrade), gamma=cfg.gamma)
     writer = None
     if rank == 0:
         if start:
