@@ -215,7 +215,8 @@ def _pearson(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 def scd(f: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """SCD = r(F − B, A) + r(F − A, B) per image ``(N,)``, r the Pearson correlation over the
-    pixels (:func:`hifm.metrics.scd` on one plane; ``eps`` keeps a flat difference finite)."""
+    pixels (:func:`hifm.metrics.scd` on one plane; 1e-12 under the square root keeps a flat
+    difference finite)."""
     f4, a4, b4 = _as4(f), _as4(a), _as4(b)
     return _pearson(f4 - b4, a4) + _pearson(f4 - a4, b4)
 
