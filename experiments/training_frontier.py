@@ -138,10 +138,16 @@ def figure(runs: Sequence[Run], path: Path) -> Path:
                label="both targets: ≤ 8.0 and ahead of hifm on both tables")
     ax.axvline(VIFB_TARGET, color="tab:green", lw=0.8, ls="--")
     ax.axhline(0.0, color="tab:green", lw=0.8, ls="--")
+    labelled: list[Run] = []
     for r in runs:
         colour = "tab:blue" if r.meets_halo else "tab:red"
         ax.scatter([r.vifb_dev], [r.worse_margin], color=colour, s=28, zorder=3)
-        ax.annotate(r.name, (r.vifb_dev, r.worse_margin), textcoords="offset points", xytext=(4, 4), fontsize=7)
+        # a label above the point, or below it when a point labelled before sits close by
+        crowded = any(abs(q.vifb_dev - r.vifb_dev) < 0.04 and abs(q.worse_margin - r.worse_margin) < 0.05
+                      for q in labelled)
+        ax.annotate(r.name, (r.vifb_dev, r.worse_margin), textcoords="offset points",
+                    xytext=(4, -10) if crowded else (4, 4), fontsize=7)
+        labelled.append(r)
     ax.scatter([], [], color="tab:red", s=28, label=f"halo H ≥ {HALO_LIMIT} (Hybrid_MSD's)")
     ax.set_xlim(x_lo, x_hi)
     ax.set_ylim(y_lo, y_hi)
