@@ -9,6 +9,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from unrolled.losses import (  # noqa: E402
+    contrast_loss,
     soft_mutual_information,
     scd,
     BLOCK_SETS,
@@ -267,3 +268,36 @@ def test_soft_mutual_information_is_the_histogram_estimate_on_levels_and_has_a_g
     total, terms = FusionLoss(cfg)([x], None, a, b)
     want = 1 - float((soft_mutual_information(x, a, 5)[0] + soft_mutual_information(x, b, 5)[0]).detach()) / (2 * math.log(5))
     assert float(terms["mi"].detach()) == pytest.approx(want, abs=1e-12)
+
+
+def test_contrast_loss_is_the_local_contrast_shortfall():
+    from scipy.signal import convolve2d
+
+    rng = np.random.default_rng(7)
+    a = 0.5 + 0.3 * (rng.random((1, 1, 30, 34)) - 0.5)  # texture
+    b = np.full_like(a, 0.4)  # flat: the larger local contrast is A's everywhere
+    sigma = 2.0
+    x = np.arange(13) - 6.0
+    g1 = np.exp(-x * x / (2 * sigma * sigma))
+    k = np.outer(g1, g1) / g1.sum() ** 2
+
+    def local_std(img: np.ndarray) -> np.ndarray:
+        m = convolve2d(img, k, mode="valid")
+        return np.sqrt(np.maximum(convolve2d(img * img, k, mode="valid") - m * m, 0) + 1e-12)
+
+    t = torch.from_numpy
+    flat = np.full_like(a, 0.7)
+    assert float(contrast_loss(t(flat), t(a), t(b), sigma)[0]) == pytest.approx(local_std(a[0, 0]).mean() - 1e-6, rel=1e-6)
+    assert float(contrast_loss(t(a), t(a), t(b), sigma)[0]) == pytest.approx(0.0, abs=1e-12)  # A itself: nothing short
+    assert float(contrast_loss(t(1.5 * a), t(a), t(b), sigma)[0]) == pytest.approx(0.0, abs=1e-12)  # more: no penalty
+    half = 0.5 + 0.5 * (a - 0.5)  # half the contrast: half of it short
+    want = np.maximum(local_std(a[0, 0]) - local_std(half[0, 0]), 0).mean()
+    assert float(contrast_loss(t(half), t(a), t(b), sigma)[0]) == pytest.approx(want, rel=1e-9)
+    f = t(half).clone().requires_grad_()
+    assert torch.autograd.gradcheck(lambda y: contrast_loss(y, t(a), t(b), sigma), (f,), eps=1e-7)
+    # source "b": only B's contrast is asked for (here B is flat: nothing; with the roles swapped: A's)
+    assert float(contrast_loss(t(flat), t(a), t(b), sigma, source="b")[0]) == pytest.approx(0.0, abs=1e-12)
+    assert float(contrast_loss(t(flat), t(b), t(a), sigma, source="b")[0]) == pytest.approx(
+        local_std(a[0, 0]).mean() - 1e-6, rel=1e-6)
+    with pytest.raises(ValueError, match="contrast source"):
+        contrast_loss(t(flat), t(a), t(b), sigma, source="a")

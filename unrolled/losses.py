@@ -18,6 +18,9 @@ image F and the *clean* sources A (infrared / MRI) and B (visible / CT, PET, SPE
 * MI         1 − (I(A; F) + I(B; F)) / (2 ln K) (:func:`soft_mutual_information`): the
   mutual-information metric MI between K-bin histograms, F's soft (linear bin assignment), so
   it has a gradient; high when F's intensities follow those of each source;
+* contrast   mean of max(0, max(s_A, s_B) − s_F), s the local standard deviation in a Gaussian
+  window (σ = ``contrast_sigma``, :func:`contrast_loss`): F keeps at least the larger local
+  contrast of the two sources at a scale above the gradient term's;
 * fidelity   ‖F − M(A, B)‖₁ to the solver's anchor of the clean sources (:func:`fidelity_loss`):
   keeps the anchor's thermal targets and halo-free layout while the other terms sharpen;
 * the joint constraint (:class:`FusionLoss`): every stage's output with weights growing with
@@ -49,6 +52,7 @@ __all__ = [
     "qabf_loss",
     "fidelity_loss",
     "scd",
+    "contrast_loss",
     "soft_mutual_information",
     "soft_histogram",
     "histogram_loss",
@@ -221,6 +225,29 @@ def scd(f: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return _pearson(f4 - b4, a4) + _pearson(f4 - a4, b4)
 
 
+def _local_std(x4: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+    """Standard deviation of ``x4 (N, 1, H, W)`` in the window ``g`` (valid region)."""
+    m, mm = _blur(torch.cat([x4, x4 * x4], 1), g).unbind(1)
+    return torch.sqrt(torch.clamp(mm - m * m, min=0.0) + _EPS**2)
+
+
+def contrast_loss(f: torch.Tensor, a: torch.Tensor, b: torch.Tensor, sigma: float = 4.0,
+                  source: str = "max") -> torch.Tensor:
+    """mean max(0, s_T − s_F) per image ``(N,)``, s the standard deviation in a Gaussian window of
+    σ = ``sigma`` and 6σ + 1 pixels (valid region; sources without gradient), s_T = max(s_A, s_B)
+    (``source="max"``) or s_B alone (``"b"``: the visible image's contrast, not the infrared's)."""
+    if source not in ("max", "b"):
+        raise ValueError(f"contrast source must be 'max' or 'b', got {source!r}")
+    f4, a4, b4 = _as4(f), _as4(a), _as4(b)
+    g = _gaussian_window(_window(f4, 2 * int(3 * sigma) + 1), sigma, f4)
+    with torch.no_grad():
+        target = _local_std(b4, g) if source == "b" else torch.maximum(_local_std(a4, g), _local_std(b4, g))
+    reps = f4.shape[0] // a4.shape[0]
+    if reps > 1:
+        target = target.repeat(reps, 1, 1)
+    return torch.relu(target - _local_std(f4, g)).mean((1, 2))
+
+
 def soft_histogram(x: torch.Tensor, bins: int = 64) -> torch.Tensor:
     """Per-image intensity histogram of ``x`` (values clipped to [0, 1]) with linear bin
     assignment: a value at t = x (bins − 1) adds 1 − (t − ⌊t⌋) to bin ⌊t⌋ and t − ⌊t⌋ to the
@@ -389,7 +416,8 @@ class LossConfig:
     """Weights of the loss terms and the joint constraint (JSON-serialisable).
 
     Attributes:
-        intensity, gradient, ssim, lgde, qabf, fidelity, histogram, scd, mi: weights of the terms
+        intensity, gradient, ssim, lgde, qabf, fidelity, histogram, scd, mi, contrast: weights of
+            the terms
             (:data:`TERMS`).
         fidelity_anchor: what the fidelity term compares with: an anchor of
             :func:`hifm.anchors.anchor` computed on the clean sources, or ``"teacher"``: the
@@ -398,6 +426,8 @@ class LossConfig:
             solver at N iterations: self-distillation for degraded inputs).
         histogram_bins: bins of the histogram term (:func:`histogram_loss`).
         mi_bins: levels K of the MI term (:func:`soft_mutual_information`).
+        contrast_sigma, contrast_source: σ of the contrast term's window and whose contrast it
+            asks for (``"max"``: the larger of the sources', ``"b"``: B's; :func:`contrast_loss`).
         lgde_bins: I (4, 8, 16 or 32).
         lgde_blocks: 𝔅, e.g. (3, 5) (default), (3, 7), (5, 7), (3, 5, 7).
         joint: deep supervision of every stage (weights ∝ (n/N) ** stage_power, normalised)
@@ -421,6 +451,9 @@ class LossConfig:
     scd: float = 0.0
     mi: float = 0.0
     mi_bins: int = 32
+    contrast: float = 0.0
+    contrast_sigma: float = 4.0
+    contrast_source: str = "max"
     lgde_bins: int = 8
     lgde_blocks: Sequence[int] = (3, 5)
     joint: bool = True
@@ -438,7 +471,7 @@ class LossConfig:
             raise ValueError(f"lgde_stages must be 'last' or 'all', got {self.lgde_stages!r}")
 
 
-TERMS = ("intensity", "gradient", "ssim", "lgde", "qabf", "fidelity", "histogram", "scd", "mi")
+TERMS = ("intensity", "gradient", "ssim", "lgde", "qabf", "fidelity", "histogram", "scd", "mi", "contrast")
 
 
 class FusionLoss(nn.Module):
@@ -517,6 +550,8 @@ class FusionLoss(nn.Module):
         if c.mi:
             mi = soft_mutual_information(f4, a4, c.mi_bins) + soft_mutual_information(f4, b4, c.mi_bins)
             out["mi"] = 1 - mi / (2 * math.log(c.mi_bins))
+        if c.contrast:
+            out["contrast"] = contrast_loss(f4, a4, b4, c.contrast_sigma, c.contrast_source)
         if c.lgde:
             targets = lgde_target(a4, b4, c.lgde_bins, c.lgde_blocks)
             targets = [(rep(t), rep(w)) for t, w in targets]
