@@ -301,3 +301,13 @@ def test_contrast_loss_is_the_local_contrast_shortfall():
         local_std(a[0, 0]).mean() - 1e-6, rel=1e-6)
     with pytest.raises(ValueError, match="contrast source"):
         contrast_loss(t(flat), t(a), t(b), sigma, source="a")
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("contrast_source", "a", "contrast_source must be 'max' or 'b'"),
+    ("contrast_sigma", 0.0, "contrast_sigma must be > 0"),
+    ("mi_bins", 1, "mi_bins must be ≥ 2"),
+])
+def test_loss_config_refuses_bad_new_term_settings(field, value, message):
+    with pytest.raises(ValueError, match=message):
+        LossConfig(**{field: value})

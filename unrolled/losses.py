@@ -469,6 +469,12 @@ class LossConfig:
             raise ValueError(f"lgde_blocks must be odd sizes ≥ 1, got {self.lgde_blocks}")
         if self.lgde_stages not in ("last", "all"):
             raise ValueError(f"lgde_stages must be 'last' or 'all', got {self.lgde_stages!r}")
+        if self.contrast_source not in ("max", "b"):
+            raise ValueError(f"contrast_source must be 'max' or 'b', got {self.contrast_source!r}")
+        if not self.contrast_sigma > 0:
+            raise ValueError(f"contrast_sigma must be > 0, got {self.contrast_sigma!r}")
+        if int(self.mi_bins) < 2:
+            raise ValueError(f"mi_bins must be ≥ 2, got {self.mi_bins!r}")
 
 
 TERMS = ("intensity", "gradient", "ssim", "lgde", "qabf", "fidelity", "histogram", "scd", "mi", "contrast")
